@@ -1,0 +1,218 @@
+"""Compiled drivers: seed a dual input, call the user's function, extract.
+
+A driver is generated per (user function, sweep kind, chunk size) as Python
+source and compiled with the user's dispatcher bound as a global, so Numba
+specialises and inlines the call.  Results are always returned as a flat
+``(m, K)`` float array plus the output's shape, whatever the function
+returned (a float, a dual, a dual array, a float array, a tuple or a list).
+"""
+
+import numpy as np
+
+from ._nbarray import DualArrayType, store_row, wrap_dual_array
+from ._nbdual import DualType, make_dual
+from ._numba_compat import numba, overload, types
+
+__all__ = ["describe_output", "build_driver"]
+
+_REALS = (types.Integer, types.Float, types.Boolean)
+
+
+# ---------------------------------------------------------------------------
+# What the user's function may return
+# ---------------------------------------------------------------------------
+
+def _is_scalar_like(t, proto):
+    return t == proto or isinstance(t, _REALS)
+
+
+def describe_output(return_type, proto):
+    """None if ``return_type`` is a supported output for duals ``proto``, else
+    a sentence saying what was returned."""
+    t = return_type
+    if _is_scalar_like(t, proto):
+        return None
+    if isinstance(t, DualArrayType) and t.dtype == proto:
+        return None
+    if isinstance(t, types.Array) and isinstance(t.dtype, _REALS):
+        return None
+    if isinstance(t, types.BaseTuple) and len(t) > 0 and all(_is_scalar_like(e, proto) for e in t):
+        return None
+    if isinstance(t, types.List) and _is_scalar_like(t.dtype, proto):
+        return None
+    if isinstance(t, DualType):
+        return f"a dual number of another kind ({t}, expected {proto})"
+    return f"a value of Numba type {t}"
+
+
+def to_flat(y, proto):
+    raise NotImplementedError
+
+
+def out_shape(y):
+    raise NotImplementedError
+
+
+def _put(out, row, value):
+    raise NotImplementedError
+
+
+@overload(_put)
+def _put_impl(out, row, value):
+    if isinstance(value, DualType):
+        return lambda out, row, value: store_row(out[row], value)
+    if isinstance(value, _REALS):
+        def impl(out, row, value):
+            out[row, 0] = value
+        return impl
+
+
+@overload(to_flat)
+def _to_flat(y, proto):
+    K = proto.width
+    if _is_scalar_like(y, proto):
+        def impl(y, proto):
+            out = np.zeros((1, K))
+            _put(out, 0, y)
+            return out
+        return impl
+    if isinstance(y, DualArrayType):
+        def impl(y, proto):
+            data = np.ascontiguousarray(y.data)
+            return data.reshape((data.size // K, K))
+        return impl
+    if isinstance(y, types.Array):
+        def impl(y, proto):
+            flat = y.ravel()
+            out = np.zeros((flat.size, K))
+            for i in range(flat.size):
+                out[i, 0] = flat[i]
+            return out
+        return impl
+    if isinstance(y, types.BaseTuple):
+        count = len(y)
+        lines = ["def impl(y, proto):", f"    out = np.zeros(({count}, {K}))"]
+        lines += [f"    _put(out, {i}, y[{i}])" for i in range(count)]
+        lines.append("    return out")
+        namespace = {"np": np, "_put": _put}
+        exec("\n".join(lines) + "\n", namespace)
+        return namespace["impl"]
+    if isinstance(y, types.List):
+        def impl(y, proto):
+            out = np.zeros((len(y), K))
+            for i in range(len(y)):
+                _put(out, i, y[i])
+            return out
+        return impl
+
+
+@overload(out_shape)
+def _out_shape(y):
+    if isinstance(y, (DualType,) + _REALS):
+        return lambda y: np.empty(0, np.int64)
+    if isinstance(y, (DualArrayType, types.Array)):
+        nd = y.ndim
+
+        def impl(y):
+            shape = np.empty(nd, np.int64)
+            for i in range(nd):
+                shape[i] = y.shape[i]
+            return shape
+        return impl
+    if isinstance(y, types.BaseTuple):
+        count = len(y)
+        return lambda y: np.full(1, count, np.int64)
+    if isinstance(y, types.List):
+        return lambda y: np.full(1, len(y), np.int64)
+
+
+# ---------------------------------------------------------------------------
+# Driver sources
+# ---------------------------------------------------------------------------
+# {N}: lanes per sweep; {K} = N + 1 floats per element; {proto}: a zero dual
+# of the seeded type, which tells wrap_dual_array and to_flat the element type.
+
+_CHUNKED = """
+def driver(x, args):
+    n = x.shape[0]
+    data = np.zeros((n, {K}))
+    for i in range(n):
+        data[i, 0] = x[i]
+    proto = {proto}
+    for k in range({N}):
+        if k < n:
+            data[k, 1 + k] = 1.0
+    y = f(wrap_dual_array(data, proto), *args)
+    flat = to_flat(y, proto)
+    shape = out_shape(y)
+    m = flat.shape[0]
+    value = np.empty(m)
+    jac = np.empty((m, n))
+    for r in range(m):
+        value[r] = flat[r, 0]
+    start = 0
+    while True:
+        for r in range(m):
+            for k in range({N}):
+                if start + k < n:
+                    jac[r, start + k] = flat[r, 1 + k]
+        for k in range({N}):
+            if start + k < n:
+                data[start + k, 1 + k] = 0.0
+        start += {N}
+        if start >= n:
+            break
+        for k in range({N}):
+            if start + k < n:
+                data[start + k, 1 + k] = 1.0
+        y = f(wrap_dual_array(data, proto), *args)
+        flat = to_flat(y, proto)
+        if flat.shape[0] != m:
+            raise ValueError("f returned a different number of outputs on another sweep")
+    return value, jac, shape
+"""
+
+_SEEDED = """
+def driver(x, seeds, args):
+    n = x.shape[0]
+    data = np.empty((n, {K}))
+    for i in range(n):
+        data[i, 0] = x[i]
+        for k in range({N}):
+            data[i, 1 + k] = seeds[i, k]
+    proto = {proto}
+    y = f(wrap_dual_array(data, proto), *args)
+    flat = to_flat(y, proto)
+    return flat[:, 0].copy(), flat[:, 1:].copy(), out_shape(y)
+"""
+
+_SCALAR = """
+def driver(x, seeds, args):
+    proto = {proto}
+    y = f(make_dual(x, ({seed_items},), 0), *args)
+    flat = to_flat(y, proto)
+    return flat[:, 0].copy(), flat[:, 1:].copy(), out_shape(y)
+"""
+
+_TEMPLATES = {"chunked": _CHUNKED, "seeded": _SEEDED, "scalar": _SCALAR}
+
+
+def build_driver(dispatcher, kind, n_lanes):
+    """Compile-on-first-call driver for ``dispatcher`` (a Numba dispatcher)."""
+    zeros = ", ".join(["0.0"] * n_lanes)
+    proto = f"make_dual(0.0, ({zeros},), 0)"
+    seed_items = ", ".join(f"seeds[0, {k}]" for k in range(n_lanes))
+    src = _TEMPLATES[kind].format(N=n_lanes, K=n_lanes + 1, proto=proto, seed_items=seed_items)
+    namespace = {"np": np, "f": dispatcher, "make_dual": make_dual,
+                 "wrap_dual_array": wrap_dual_array, "to_flat": to_flat,
+                 "out_shape": out_shape}
+    exec(compile(src, f"<dualdiff driver {kind} N={n_lanes}>", "exec"), namespace)
+    return numba.njit(namespace["driver"])
+
+
+def input_type(kind, n_lanes):
+    """The Numba type the user's function receives for this kind of sweep."""
+    dual = DualType(types.float64, n_lanes)
+    if kind == "scalar":
+        return dual, dual
+    return DualArrayType(dual, 1, "C"), dual

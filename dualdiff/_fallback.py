@@ -1,0 +1,105 @@
+"""Running a user's function on Python-side duals when Numba cannot compile it.
+
+NumPy functions already accept :class:`~dualdiff.dual.Dual` (through
+``__array_ufunc__`` and the ufunc-named methods), but ``math.sin(dual)`` would
+call ``float(dual)``.  So the function is re-created with the same code and a
+copy of its globals in which the ``math`` module and its functions are
+replaced by the generic functions of the rule table.  Helper functions it
+calls from the same globals get the same treatment.
+"""
+
+import math
+import operator
+import types as pytypes
+
+from . import rules
+from .dual import Dual, primal
+
+__all__ = ["pythonize", "MATH_SHIM"]
+
+
+def _log(x, base=None):
+    if base is None:
+        return rules.log(x)
+    return rules.log(x) / rules.log(base)
+
+
+def _predicate(fn):
+    def check(x):
+        return fn(primal(x)) if isinstance(x, Dual) else fn(x)
+    check.__name__ = fn.__name__
+    return check
+
+
+_MATH_NAMES = {
+    "sqrt": rules.sqrt, "cbrt": rules.cbrt, "exp": rules.exp, "exp2": rules.exp2,
+    "expm1": rules.expm1, "log": _log, "log2": rules.log2, "log10": rules.log10,
+    "log1p": rules.log1p, "sin": rules.sin, "cos": rules.cos, "tan": rules.tan,
+    "asin": rules.arcsin, "acos": rules.arccos, "atan": rules.arctan,
+    "atan2": rules.arctan2, "sinh": rules.sinh, "cosh": rules.cosh, "tanh": rules.tanh,
+    "asinh": rules.arcsinh, "acosh": rules.arccosh, "atanh": rules.arctanh,
+    "erf": rules.erf, "erfc": rules.erfc, "lgamma": rules.lgamma, "fabs": rules.absolute,
+    "hypot": rules.hypot, "copysign": rules.copysign, "pow": operator.pow,
+    "isnan": _predicate(math.isnan), "isinf": _predicate(math.isinf),
+    "isfinite": _predicate(math.isfinite),
+}
+
+MATH_SHIM = pytypes.ModuleType("dualdiff_math_shim", "math, with dual-aware functions")
+MATH_SHIM.__dict__.update({k: v for k, v in vars(math).items() if not k.startswith("__")})
+MATH_SHIM.__dict__.update(_MATH_NAMES)
+
+_BY_IDENTITY = {id(getattr(math, name)): fn for name, fn in _MATH_NAMES.items()}
+
+
+def _is_dispatcher(obj):
+    return hasattr(obj, "py_func") and hasattr(obj, "overloads")
+
+
+def _swap(value, memo):
+    if value is math:
+        return MATH_SHIM
+    if id(value) in _BY_IDENTITY and callable(value):
+        return _BY_IDENTITY[id(value)]
+    if _is_dispatcher(value) or isinstance(value, pytypes.FunctionType):
+        return pythonize(value, memo)
+    return value
+
+
+def _names_used(code):
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, pytypes.CodeType):
+            names |= _names_used(const)
+    return names
+
+
+def pythonize(fn, memo=None):
+    """Return a pure-Python version of ``fn`` that works on Python duals."""
+    if memo is None:
+        memo = {}
+    if _is_dispatcher(fn):
+        fn = fn.py_func
+    if not isinstance(fn, pytypes.FunctionType):
+        return fn
+    if id(fn) in memo:
+        return memo[id(fn)]
+    new_globals = dict(fn.__globals__)
+    memo[id(fn)] = fn  # guards recursion while globals are rewritten
+    for name in _names_used(fn.__code__):
+        if name in new_globals:
+            new_globals[name] = _swap(new_globals[name], memo)
+    closure = None
+    if fn.__closure__:
+        cells = []
+        for cell in fn.__closure__:
+            try:
+                cells.append(pytypes.CellType(_swap(cell.cell_contents, memo)))
+            except ValueError:  # empty cell
+                cells.append(cell)
+        closure = tuple(cells)
+    clone = pytypes.FunctionType(fn.__code__, new_globals, fn.__name__,
+                                 fn.__defaults__, closure)
+    clone.__kwdefaults__ = fn.__kwdefaults__
+    clone.__dict__.update(fn.__dict__)
+    memo[id(fn)] = clone
+    return clone

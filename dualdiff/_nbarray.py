@@ -1,0 +1,349 @@
+"""Dual arrays: the container user code indexes inside compiled code.
+
+A ``DualArray`` of shape ``S`` with element type ``Dual[T, N]`` is stored as
+one float64 array of shape ``S + (K,)``, where ``K`` is the number of floats
+in one element (``N + 1`` for first order).  Each row holds the value, then
+the partials; nested duals are flattened depth-first, so column 0 is always
+the innermost primal.  DESIGN.md records why: this layout is 8x faster than a
+list of structs and lets ``A @ x`` carry the value and every partial in one
+BLAS call.
+
+Supported inside compiled code: ``len``, integer and slice indexing, item
+assignment (of duals or plain numbers), iteration, ``.shape``, ``.size``,
+``.ndim``, ``.copy()``, and ``np.empty_like``/``np.zeros_like``/``np.ones_like``.
+"""
+
+import operator
+
+import numpy as np
+
+from ._nbdual import DualType, convert_to, make_dual
+from ._numba_compat import (
+    RefType, cgutils, intrinsic, iternext_impl, lower_builtin, make_attribute_wrapper,
+    models, overload, overload_attribute, overload_method, register_jitable, register_model,
+    types,
+)
+
+__all__ = ["DualArrayType", "wrap_dual_array"]
+
+
+class DualArrayType(types.IterableType):
+    """Numba type of an array of duals: ``DualArray[dtype, ndim, layout]``."""
+
+    def __init__(self, dtype, ndim, layout="C"):
+        self.dtype = dtype
+        self.ndim = int(ndim)
+        self.layout = layout
+        super().__init__(name=f"DualArray[{dtype}, {self.ndim}d, {layout}]")
+
+    @property
+    def data_type(self):
+        return types.Array(types.float64, self.ndim + 1, self.layout)
+
+    @property
+    def iterator_type(self):
+        return DualArrayIteratorType(self)
+
+    @property
+    def width(self):
+        return self.dtype.width
+
+    def copy(self, ndim=None, layout=None):
+        return DualArrayType(self.dtype, self.ndim if ndim is None else ndim,
+                             self.layout if layout is None else layout)
+
+
+@register_model(DualArrayType)
+class _DualArrayModel(models.StructModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, [("data", fe_type.data_type)])
+
+
+make_attribute_wrapper(DualArrayType, "data", "data")
+
+
+@intrinsic
+def wrap_dual_array(typingctx, data, like):
+    """View the float array ``data`` as duals of the element type of ``like``.
+
+    ``like`` is a dual array (its dtype is reused) or a dual scalar.
+    """
+    if not isinstance(data, types.Array) or data.dtype != types.float64 or data.ndim < 2:
+        return None
+    if isinstance(like, DualArrayType):
+        dtype = like.dtype
+    elif isinstance(like, DualType):
+        dtype = like
+    elif isinstance(like, types.TypeRef) and isinstance(like.instance_type, DualType):
+        dtype = like.instance_type
+    else:
+        return None
+    result = DualArrayType(dtype, data.ndim - 1, data.layout)
+
+    def codegen(context, builder, sig, args):
+        s = cgutils.create_struct_proxy(result)(context, builder)
+        s.data = args[0]
+        context.nrt.incref(builder, sig.args[0], args[0])
+        return s._getvalue()
+
+    return result(data, like), codegen
+
+
+# ---------------------------------------------------------------------------
+# Element load and store, generated per element type
+# ---------------------------------------------------------------------------
+# The flat row of one element is [flat(value), flat(p_0), ..., flat(p_N-1)].
+
+def _load_expr(t, offset):
+    if not isinstance(t, DualType):
+        return f"row[{offset}]", offset + 1
+    value, offset = _load_expr(t.base, offset)
+    parts = []
+    for _ in range(t.n):
+        p, offset = _load_expr(t.base, offset)
+        parts.append(p)
+    return f"make_dual({value}, ({', '.join(parts)},), {t.tag})", offset
+
+
+def _store_lines(t, expr, offset, lines):
+    if not isinstance(t, DualType):
+        lines.append(f"    row[{offset}] = {expr}")
+        return offset + 1
+    offset = _store_lines(t.base, f"{expr}.value", offset, lines)
+    for k in range(t.n):
+        offset = _store_lines(t.base, f"{expr}.partials[{k}]", offset, lines)
+    return offset
+
+
+_codegen_cache = {}
+
+
+def _generated(kind, dtype):
+    key = (kind, dtype)
+    if key not in _codegen_cache:
+        if kind == "load":
+            expr, _ = _load_expr(dtype, 0)
+            src = f"def load_row(row):\n    return {expr}\n"
+        else:
+            lines = []
+            _store_lines(dtype, "v", 0, lines)
+            src = "def store_row(row, v):\n" + "\n".join(lines) + "\n"
+        namespace = {"make_dual": make_dual}
+        exec(compile(src, f"<dualdiff {kind} {dtype}>", "exec"), namespace)
+        fn = namespace["load_row" if kind == "load" else "store_row"]
+        _codegen_cache[key] = register_jitable(fn)
+    return _codegen_cache[key]
+
+
+def load_row(row, dtype_like):
+    raise NotImplementedError
+
+
+def store_row(row, value):
+    raise NotImplementedError
+
+
+@overload(load_row)
+def _load_row(row, dtype_like):
+    dtype = dtype_like.dtype if isinstance(dtype_like, DualArrayType) else dtype_like
+    fn = _generated("load", dtype)
+    return lambda row, dtype_like: fn(row)
+
+
+@overload(store_row)
+def _store_row(row, value):
+    if isinstance(value, DualType):
+        fn = _generated("store", value)
+        return lambda row, value: fn(row, value)
+
+
+# ---------------------------------------------------------------------------
+# Indexing
+# ---------------------------------------------------------------------------
+
+def _is_int(t):
+    return isinstance(t, types.Integer)
+
+
+@overload(operator.getitem)
+def _getitem(arr, idx):
+    if not isinstance(arr, DualArrayType):
+        return None
+    if _is_int(idx):
+        if arr.ndim == 1:
+            def impl(arr, idx):
+                return load_row(arr.data[_checked(arr, idx)], arr)
+        else:
+            def impl(arr, idx):
+                return wrap_dual_array(arr.data[_checked(arr, idx)], arr)
+        return impl
+    if isinstance(idx, types.SliceType):
+        return lambda arr, idx: wrap_dual_array(arr.data[idx], arr)
+    if isinstance(idx, types.BaseTuple) and len(idx) == arr.ndim \
+            and all(_is_int(t) for t in idx):
+        return lambda arr, idx: load_row(arr.data[idx], arr)
+    return None
+
+
+@overload(operator.setitem)
+def _setitem(arr, idx, value):
+    if not isinstance(arr, DualArrayType):
+        return None
+    scalar_index = (_is_int(idx) and arr.ndim == 1) or (
+        isinstance(idx, types.BaseTuple) and len(idx) == arr.ndim and all(_is_int(t) for t in idx))
+    if scalar_index and isinstance(value, (types.Number, DualType)):
+        return _setitem_scalar(arr)
+    if isinstance(idx, types.SliceType):
+        if isinstance(value, DualArrayType) and value.dtype == arr.dtype:
+            def impl(arr, idx, value):
+                arr.data[idx] = value.data
+            return impl
+        if isinstance(value, (types.Number, DualType)):
+            def impl(arr, idx, value):
+                view = wrap_dual_array(arr.data[idx], arr)
+                for i in range(len(view)):
+                    view[i] = value
+            return impl
+    return None
+
+
+def _setitem_scalar(arr):
+    dtype = arr.dtype
+
+    def impl(arr, idx, value):
+        store_row(arr.data[_checked_any(arr, idx)], convert_to(value, dtype))
+    return impl
+
+
+def _checked(arr, i):
+    raise NotImplementedError
+
+
+@overload(_checked)
+def _checked_impl(arr, i):
+    def impl(arr, i):
+        n = arr.data.shape[0]
+        j = i + n if i < 0 else i
+        if j < 0 or j >= n:
+            raise IndexError("index out of range for dual array")
+        return j
+    return impl
+
+
+def _checked_any(arr, idx):
+    raise NotImplementedError
+
+
+@overload(_checked_any)
+def _checked_any_impl(arr, idx):
+    if _is_int(idx):
+        return lambda arr, idx: _checked(arr, idx)
+    return lambda arr, idx: idx
+
+
+@overload(len)
+def _len(arr):
+    if isinstance(arr, DualArrayType):
+        return lambda arr: arr.data.shape[0]
+
+
+@overload_attribute(DualArrayType, "shape")
+def _shape(arr):
+    nd = arr.ndim
+    return lambda arr: arr.data.shape[:nd]
+
+
+@overload_attribute(DualArrayType, "ndim")
+def _ndim(arr):
+    nd = arr.ndim
+    return lambda arr: nd
+
+
+@overload_attribute(DualArrayType, "size")
+def _size(arr):
+    def impl(arr):
+        return arr.data.size // arr.data.shape[-1]
+    return impl
+
+
+@overload_method(DualArrayType, "copy")
+def _copy(arr):
+    return lambda arr: wrap_dual_array(arr.data.copy(), arr)
+
+
+# ---------------------------------------------------------------------------
+# Allocation shaped like a dual array
+# ---------------------------------------------------------------------------
+
+@overload(np.empty_like)
+def _empty_like(arr, dtype=None):
+    if isinstance(arr, DualArrayType):
+        return lambda arr, dtype=None: wrap_dual_array(np.empty_like(arr.data), arr)
+
+
+@overload(np.zeros_like)
+def _zeros_like(arr, dtype=None):
+    if isinstance(arr, DualArrayType):
+        return lambda arr, dtype=None: wrap_dual_array(np.zeros_like(arr.data), arr)
+
+
+@overload(np.ones_like)
+def _ones_like(arr, dtype=None):
+    if isinstance(arr, DualArrayType):
+        def impl(arr, dtype=None):
+            data = np.zeros_like(arr.data)
+            data[..., 0] = 1.0
+            return wrap_dual_array(data, arr)
+        return impl
+
+
+# ---------------------------------------------------------------------------
+# Iteration: ``for xi in x``
+# ---------------------------------------------------------------------------
+
+class DualArrayIteratorType(types.SimpleIteratorType):
+    def __init__(self, array_type):
+        self.array_type = array_type
+        if array_type.ndim == 1:
+            yield_type = array_type.dtype
+        else:
+            yield_type = array_type.copy(ndim=array_type.ndim - 1, layout="A")
+        super().__init__(f"iter({array_type})", yield_type)
+
+
+@register_model(DualArrayIteratorType)
+class _DualArrayIteratorModel(models.StructModel):
+    def __init__(self, dmm, fe_type):
+        members = [("index", types.EphemeralPointer(types.intp)),
+                   ("array", fe_type.array_type)]
+        super().__init__(dmm, fe_type, members)
+
+
+@lower_builtin("getiter", DualArrayType)
+def _getiter(context, builder, sig, args):
+    it = context.make_helper(builder, sig.return_type)
+    it.index = cgutils.alloca_once_value(builder, context.get_constant(types.intp, 0))
+    it.array = args[0]
+    context.nrt.incref(builder, sig.args[0], args[0])
+    return it._getvalue()
+
+
+def _item(arr, i):
+    return arr[i]
+
+
+@lower_builtin("iternext", DualArrayIteratorType)
+@iternext_impl(RefType.NEW)
+def _iternext(context, builder, sig, args, result):
+    it_type = sig.args[0]
+    it = context.make_helper(builder, it_type, value=args[0])
+    arr_type = it_type.array_type
+    length = context.compile_internal(builder, len, types.intp(arr_type), [it.array])
+    index = builder.load(it.index)
+    is_valid = builder.icmp_signed("<", index, length)
+    result.set_valid(is_valid)
+    with builder.if_then(is_valid):
+        item_sig = it_type.yield_type(arr_type, types.intp)
+        value = context.compile_internal(builder, _item, item_sig, [it.array, index])
+        result.yield_(value)
+        builder.store(builder.add(index, context.get_constant(types.intp, 1)), it.index)

@@ -1,0 +1,599 @@
+"""``Dual[T, N]`` as a Numba extension type.
+
+A struct of a value of type ``T`` and a tuple of ``N`` partials of type ``T``,
+passed by value (no heap allocation).  ``T`` is ``float64`` or another dual
+type, so nesting gives second and higher derivatives.
+
+Layers, in order:
+
+1. the type, its data model, boxing/unboxing and unification with numbers
+   (``s = 0.0; s += x[i] * y`` types without edits);
+2. the partials layer: tuple arithmetic generated per ``N`` (add, scale,
+   axpby, NaN-safe scale);
+3. hand-written arithmetic (``+ - * / **``, comparisons, conversions,
+   ``min``/``max``);
+4. every rule of :mod:`dualdiff.rules`, registered for all its spellings
+   (``math.sin``, ``np.sin`` and the generic ``dualdiff.rules.sin``).
+"""
+
+import math
+import operator
+
+import numpy as np
+
+from . import rules
+from ._numba_compat import (
+    Conversion, NativeValue, box, cgutils, intrinsic, lower_cast,
+    make_attribute_wrapper, models, overload, overload_attribute, register_jitable,
+    register_model, typeof_impl, types, unbox,
+)
+from .dual import Dual
+
+__all__ = ["DualType", "make_dual", "is_dual_type", "primal_value"]
+
+_IEEE = {"error_model": "numpy"}
+_jitable = register_jitable(**_IEEE)
+_REALS = (types.Integer, types.Float, types.Boolean)
+
+
+# ===========================================================================
+# 1. The type
+# ===========================================================================
+
+class DualType(types.Type):
+    """Numba type ``Dual[base, n]``: a value of type ``base`` and ``n`` partials."""
+
+    def __init__(self, base, n, tag=0):
+        self.base = base
+        self.n = int(n)
+        self.tag = int(tag)
+        suffix = f", tag={self.tag}" if self.tag else ""
+        super().__init__(name=f"Dual[{base}, {self.n}{suffix}]")
+
+    @property
+    def partials_type(self):
+        return types.UniTuple(self.base, self.n)
+
+    @property
+    def width(self):
+        """How many float64 numbers one value of this type holds."""
+        return (self.n + 1) * scalar_width(self.base)
+
+    def unify(self, typingctx, other):
+        if is_lower(other, self):
+            return self
+        if isinstance(other, DualType) and is_lower(self, other):
+            return other
+        return None
+
+    def can_convert_from(self, typingctx, other):
+        if is_lower(other, self):
+            return Conversion.safe
+        return None
+
+
+def is_dual_type(t):
+    return isinstance(t, DualType)
+
+
+def is_lower(t, dual):
+    """True if values of type ``t`` are constants to duals of type ``dual``."""
+    if isinstance(t, _REALS):
+        return True
+    base = dual.base
+    while isinstance(base, DualType):
+        if t == base:
+            return True
+        base = base.base
+    return False
+
+
+def scalar_width(t):
+    return t.width if isinstance(t, DualType) else 1
+
+
+@register_model(DualType)
+class _DualModel(models.StructModel):
+    def __init__(self, dmm, fe_type):
+        members = [("value", fe_type.base), ("partials", fe_type.partials_type)]
+        super().__init__(dmm, fe_type, members)
+
+
+make_attribute_wrapper(DualType, "value", "value")
+make_attribute_wrapper(DualType, "partials", "partials")
+
+
+@overload_attribute(DualType, "n_partials")
+def _dual_n_partials(x):
+    n = x.n
+    return lambda x: n
+
+
+# --- construction ----------------------------------------------------------
+
+def _build_dual(context, builder, dual_type, value, value_type, items, item_types):
+    s = cgutils.create_struct_proxy(dual_type)(context, builder)
+    s.value = context.cast(builder, value, value_type, dual_type.base)
+    casted = [context.cast(builder, v, t, dual_type.base) for v, t in zip(items, item_types)]
+    s.partials = context.make_tuple(builder, dual_type.partials_type, casted)
+    return s._getvalue()
+
+
+def _tuple_items(builder, tup, tup_type):
+    types_ = list(tup_type) if isinstance(tup_type, types.BaseTuple) else []
+    return [builder.extract_value(tup, i) for i in range(len(types_))], types_
+
+
+@intrinsic
+def _new(typingctx, like, value, partials):
+    """A dual of the same type as ``like`` from a value and a partials tuple."""
+    if not isinstance(like, DualType) or not isinstance(partials, types.BaseTuple):
+        return None
+    if len(partials) != like.n:
+        return None
+
+    def codegen(context, builder, sig, args):
+        items, item_types = _tuple_items(builder, args[2], sig.args[2])
+        return _build_dual(context, builder, like, args[1], sig.args[1], items, item_types)
+
+    return like(like, value, partials), codegen
+
+
+@intrinsic
+def make_dual(typingctx, value, partials, tag):
+    """``make_dual(value, (p0, ..., pN-1), tag)`` with a literal integer tag."""
+    if not isinstance(partials, types.BaseTuple) or len(partials) == 0:
+        return None
+    if not isinstance(tag, types.IntegerLiteral):
+        return None
+    base = value if isinstance(value, DualType) else types.float64
+    dual_type = DualType(base, len(partials), tag.literal_value)
+
+    def codegen(context, builder, sig, args):
+        items, item_types = _tuple_items(builder, args[1], sig.args[1])
+        return _build_dual(context, builder, dual_type, args[0], sig.args[0], items, item_types)
+
+    return dual_type(value, partials, tag), codegen
+
+
+@intrinsic
+def convert_to(typingctx, value, like):
+    """``value`` converted to the type of ``like`` (a number becomes a constant dual)."""
+    if isinstance(like, types.TypeRef):
+        target = like.instance_type
+    else:
+        target = like
+    if value != target and not (isinstance(target, DualType) and is_lower(value, target)) \
+            and not (isinstance(target, types.Float) and isinstance(value, _REALS)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return context.cast(builder, args[0], sig.args[0], target)
+
+    return target(value, like), codegen
+
+
+def _zero_of(context, builder, t):
+    if isinstance(t, DualType):
+        z = _zero_of(context, builder, t.base)
+        return _build_dual(context, builder, t, z, t.base, [z] * t.n, [t.base] * t.n)
+    return context.get_constant(t, 0)
+
+
+def _cast_number_to_dual(context, builder, fromty, toty, val):
+    value = context.cast(builder, val, fromty, toty.base)
+    z = _zero_of(context, builder, toty.base)
+    return _build_dual(context, builder, toty, value, toty.base, [z] * toty.n, [toty.base] * toty.n)
+
+
+for _from in _REALS:
+    lower_cast(_from, DualType)(_cast_number_to_dual)
+
+
+@lower_cast(DualType, DualType)
+def _cast_dual_to_dual(context, builder, fromty, toty, val):
+    if fromty == toty:
+        return val
+    if not is_lower(fromty, toty):
+        raise TypeError(f"cannot convert {fromty} to {toty}")
+    return _cast_number_to_dual(context, builder, fromty, toty, val)
+
+
+# --- boxing -----------------------------------------------------------------
+
+@typeof_impl.register(Dual)
+def _typeof_dual(val, c):
+    if len(val.partials) == 0:
+        raise ValueError("a Dual with no partials cannot be passed to compiled code")
+    if isinstance(val.value, Dual):
+        base = _typeof_dual(val.value, c)
+    else:
+        base = types.float64
+    return DualType(base, len(val.partials), val.tag)
+
+
+@unbox(DualType)
+def _unbox_dual(typ, obj, c):
+    value_obj = c.pyapi.object_getattr_string(obj, "value")
+    value = c.unbox(typ.base, value_obj)
+    c.pyapi.decref(value_obj)
+    tuple_obj = c.pyapi.call_method(obj, "_partials_tuple", ())
+    partials = c.unbox(typ.partials_type, tuple_obj)
+    c.pyapi.decref(tuple_obj)
+    s = cgutils.create_struct_proxy(typ)(c.context, c.builder)
+    s.value = value.value
+    s.partials = partials.value
+    is_error = c.builder.or_(value.is_error, partials.is_error)
+    return NativeValue(s._getvalue(), is_error=is_error)
+
+
+@box(DualType)
+def _box_dual(typ, val, c):
+    s = cgutils.create_struct_proxy(typ)(c.context, c.builder, value=val)
+    value_obj = c.box(typ.base, s.value)
+    tuple_obj = c.box(typ.partials_type, s.partials)
+    tag_obj = c.pyapi.long_from_longlong(c.context.get_constant(types.int64, typ.tag))
+    cls_obj = c.pyapi.unserialize(c.pyapi.serialize_object(Dual))
+    res = c.pyapi.call_method(cls_obj, "_from_numba", (value_obj, tuple_obj, tag_obj))
+    for o in (value_obj, tuple_obj, tag_obj, cls_obj):
+        c.pyapi.decref(o)
+    return res
+
+
+# ===========================================================================
+# 2. Code generation: one straight-line implementation per (op, types, N)
+# ===========================================================================
+# Each operation is described by a value expression and a per-partial
+# expression; the generator writes the N-element tuple out in full, so each
+# dual operation is ONE small compiled function (few compile units keeps the
+# first call fast) and LLVM sees straight-line code it can vectorise.
+#
+# Names in the expressions: ``av, ap`` (value and partials of a dual ``a``),
+# ``bv, bp`` likewise, ``a``/``b`` for an operand that is a constant.
+# ``SAFE(p, d)`` multiplies NaN-safely: an exactly-zero partial stays zero
+# even where the derivative ``d`` is inf or nan (sqrt at 0).  That test only
+# makes sense on float partials; nested duals multiply plainly.
+
+_impl_cache = {}
+
+
+def _safe(base, p, d):
+    if isinstance(base, types.Float):
+        return f"({p} * {d} if {p} != 0.0 else 0.0)"
+    return f"{p} * {d}"
+
+
+def _generate(key, kind, n, base, prelude, value, element, namespace):
+    """Write, compile (as Python) and cache ``impl(a, b)`` or ``impl(a)``."""
+    cache_key = (key, kind, n, base)
+    if cache_key in _impl_cache:
+        return _impl_cache[cache_key]
+    unary = kind == "unary"
+    lines = ["def impl(a):" if unary else "def impl(a, b):"]
+    if kind in ("unary", "both", "left"):
+        lines.append("    av = a.value\n    ap = a.partials")
+    if kind in ("both", "right"):
+        lines.append("    bv = b.value\n    bp = b.partials")
+    lines += [f"    {line}" for line in prelude]
+    like = "b" if kind == "right" else "a"
+    elements = ", ".join(element(f"[{i}]") for i in range(n))
+    lines.append(f"    return _new({like}, {value}, ({elements},))")
+    src = "\n".join(lines) + "\n"
+    ns = dict(namespace, _new=_new)
+    exec(compile(src, f"<dualdiff {key} {kind} N={n}>", "exec"), ns)
+    _impl_cache[cache_key] = ns["impl"]
+    return ns["impl"]
+
+
+def _dual_of(a, b):
+    return a if isinstance(a, DualType) and _classify(a, b) != "right" else b
+
+
+# ===========================================================================
+# 3. Hand-written arithmetic
+# ===========================================================================
+
+def _classify(a, b):
+    """'both', 'left' (b is a constant to a), 'right' (a constant to b) or None."""
+    if isinstance(a, DualType) and a == b:
+        return "both"
+    if isinstance(a, DualType) and is_lower(b, a):
+        return "left"
+    if isinstance(b, DualType) and is_lower(a, b):
+        return "right"
+    return None
+
+
+@_jitable
+def _pow_exponent_derivative(v, p):
+    # d/dv v**p = p v**(p-1); exactly 0 for p == 0, also at v == 0
+    if p == 0:
+        return 0.0 * v
+    return p * v ** (p - 1)
+
+
+@_jitable
+def _pow_base_derivative(z, v, p):
+    # d/dp v**p = v**p log v; its limit 0 at v == 0 < p
+    if v == 0 and p > 0:
+        return 0.0 * z
+    return z * rules.log(v)
+
+
+# op: {kind: (prelude lines, value expression, element(i) -> expression)}
+# Division is not multiplication by a reciprocal in floating point (x / 3
+# must give the exact quotient's partials), so every division case divides.
+def _arithmetic_table(base):
+    S = lambda p, d: _safe(base, p, d)  # noqa: E731
+    return {
+        "add": {"both": ((), "av + bv", lambda i: f"ap{i} + bp{i}"),
+                "left": ((), "av + b", lambda i: f"ap{i}"),
+                "right": ((), "a + bv", lambda i: f"bp{i}")},
+        "sub": {"both": ((), "av - bv", lambda i: f"ap{i} - bp{i}"),
+                "left": ((), "av - b", lambda i: f"ap{i}"),
+                "right": ((), "a - bv", lambda i: f"-bp{i}")},
+        "mul": {"both": ((), "av * bv", lambda i: f"ap{i} * bv + bp{i} * av"),
+                "left": ((), "av * b", lambda i: f"ap{i} * b"),
+                "right": ((), "a * bv", lambda i: f"bp{i} * a")},
+        "div": {"both": (("q = av / bv",), "q", lambda i: f"(ap{i} - bp{i} * q) / bv"),
+                "left": ((), "av / b", lambda i: f"ap{i} / b"),
+                "right": (("q = a / bv",), "q", lambda i: f"-(bp{i} * q) / bv")},
+        "pow": {"both": (("z = av ** bv", "da = _ped(av, bv)", "db = _pbd(z, av, bv)"), "z",
+                         lambda i: f"{S('ap' + i, 'da')} + {S('bp' + i, 'db')}"),
+                "left": (("z = av ** b", "da = _ped(av, b)"), "z", lambda i: S("ap" + i, "da")),
+                "right": (("z = a ** bv", "db = _pbd(z, a, bv)"), "z", lambda i: S("bp" + i, "db"))},
+        "neg": {"unary": ((), "-av", lambda i: f"-ap{i}")},
+    }
+
+
+_ARITH_NAMESPACE = {"_ped": _pow_exponent_derivative, "_pbd": _pow_base_derivative}
+
+
+def _arithmetic_overload(ops, name):
+    def typer(a, b):
+        kind = _classify(a, b)
+        if kind is None:
+            return None
+        dual = _dual_of(a, b)
+        prelude, value, element = _arithmetic_table(dual.base)[name][kind]
+        return _generate(name, kind, dual.n, dual.base, prelude, value, element,
+                         _ARITH_NAMESPACE)
+    for op in ops:
+        overload(op, jit_options=_IEEE)(typer)
+
+
+_arithmetic_overload((operator.add, operator.iadd), "add")
+_arithmetic_overload((operator.sub, operator.isub), "sub")
+_arithmetic_overload((operator.mul, operator.imul), "mul")
+_arithmetic_overload((operator.truediv, operator.itruediv), "div")
+_arithmetic_overload((operator.pow, operator.ipow, pow), "pow")
+
+
+@overload(operator.neg, jit_options=_IEEE)
+def _neg(a):
+    if isinstance(a, DualType):
+        prelude, value, element = _arithmetic_table(a.base)["neg"]["unary"]
+        return _generate("neg", "unary", a.n, a.base, prelude, value, element, {})
+
+
+@overload(operator.pos)
+def _pos(a):
+    if isinstance(a, DualType):
+        return lambda a: a
+
+
+# --- primal value, comparisons, conversions ---------------------------------
+
+def primal_value(x):
+    """The innermost float value of ``x`` (compiled code only)."""
+    raise NotImplementedError
+
+
+@overload(primal_value)
+def _primal_value(x):
+    if isinstance(x, DualType):
+        return lambda x: primal_value(x.value)
+    if isinstance(x, _REALS):
+        return lambda x: x
+
+
+def _comparison(op):
+    @overload(op)
+    def typer(a, b):
+        if _classify(a, b) is not None:
+            return lambda a, b: op(primal_value(a), primal_value(b))
+
+
+for _op in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne):
+    _comparison(_op)
+
+
+@overload(float)
+def _float(x):
+    if isinstance(x, DualType):
+        def impl(x):
+            raise TypeError("float() of a dual number would silently drop its derivatives; "
+                            "use dualdiff.primal(x) (or x.value) if that is what you mean")
+        return impl
+
+
+@overload(int)
+def _int(x):
+    if isinstance(x, DualType):
+        return lambda x: int(primal_value(x))
+
+
+@overload(bool)
+def _bool(x):
+    if isinstance(x, DualType):
+        return lambda x: primal_value(x) != 0.0
+
+
+for _fn in (math.floor, math.ceil, math.trunc):
+    def _make(fn):
+        @overload(fn)
+        def typer(x):
+            if isinstance(x, DualType):
+                return lambda x: fn(primal_value(x))
+    _make(_fn)
+
+for _fn in (math.isnan, math.isinf, math.isfinite, np.isnan, np.isinf, np.isfinite):
+    def _make_pred(fn):
+        @overload(fn)
+        def typer(x):
+            if isinstance(x, DualType):
+                return lambda x: fn(primal_value(x))
+    _make_pred(_fn)
+
+
+# --- selections: ties go to the first argument --------------------------------
+
+@_jitable
+def _max2(a, b):
+    return b if b > a else a
+
+
+@_jitable
+def _min2(a, b):
+    return b if b < a else a
+
+
+@_jitable
+def _fmax2(a, b):
+    if math.isnan(primal_value(b)):
+        return a
+    if math.isnan(primal_value(a)):
+        return b
+    return b if b > a else a
+
+
+@_jitable
+def _fmin2(a, b):
+    if math.isnan(primal_value(b)):
+        return a
+    if math.isnan(primal_value(a)):
+        return b
+    return b if b < a else a
+
+
+def _selection(fns, impl):
+    def typer(a, b):
+        if _classify(a, b) is not None:
+            return lambda a, b: impl(a, b)
+    for fn in fns:
+        overload(fn)(typer)
+
+
+_selection((max, np.maximum), _max2)
+_selection((min, np.minimum), _min2)
+_selection((np.fmax,), _fmax2)
+_selection((np.fmin,), _fmin2)
+
+
+@overload(np.clip)
+def _clip(x, lo, hi):
+    if any(isinstance(t, DualType) for t in (x, lo, hi)):
+        return lambda x, lo, hi: _min2(_max2(x, lo), hi)
+
+
+# ===========================================================================
+# 4. The rule table, registered for every spelling
+# ===========================================================================
+
+def _value_call(rule_value, generic, base, args):
+    """Call the float value function directly on float bases (one compile unit
+    fewer); nested bases go through the generic function, which recurses."""
+    fn = "value_fn" if isinstance(base, types.Float) else "generic"
+    return f"{fn}({args})"
+
+
+def _register_unary(rule):
+    namespace = {"generic": rule.generic, "d1": rule.d1, "value_fn": rule.value}
+
+    def dual_impl(x):
+        call = _value_call(rule.value, rule.generic, x.base, "av")
+        element = (lambda i: _safe(x.base, f"ap{i}", "d")) if rule.singular \
+            else (lambda i: f"ap{i} * d")
+        return _generate(rule.name, "unary", x.n, x.base, (f"y = {call}", "d = d1(av, y)"),
+                         "y", element, namespace)
+
+    value = rule.value
+
+    def on_float(a):
+        return value(float(a))
+
+    def generic_typer(a):
+        if isinstance(a, DualType):
+            return dual_impl(a)
+        if isinstance(a, _REALS):
+            return on_float
+
+    overload(rule.generic, jit_options=_IEEE)(generic_typer)
+
+    def spelling_typer(a):
+        if isinstance(a, DualType):
+            return dual_impl(a)
+
+    spellings = []
+    if rule.math_name:
+        spellings.append(getattr(math, rule.math_name))
+    if rule.numpy_name:
+        spellings.append(getattr(np, rule.numpy_name))
+    if rule.name == "absolute":
+        spellings.append(abs)
+    for fn in spellings:
+        overload(fn, jit_options=_IEEE)(spelling_typer)
+
+
+def _register_binary(rule):
+    namespace = {"generic": rule.generic, "da_fn": rule.d_first, "db_fn": rule.d_second,
+                 "value_fn": rule.value}
+
+    def dual_impl(a, b, kind):
+        dual = _dual_of(a, b)
+        S = (lambda p, d: _safe(dual.base, p, d)) if rule.singular \
+            else (lambda p, d: f"{p} * {d}")
+        av = "a" if kind == "right" else "av"
+        bv = "b" if kind == "left" else "bv"
+        # with a constant operand the arguments may be of mixed types: let the
+        # generic function sort them out
+        call = _value_call(rule.value, rule.generic, dual.base, f"{av}, {bv}") \
+            if kind == "both" else f"generic({av}, {bv})"
+        prelude = [f"z = {call}"]
+        if kind in ("both", "left"):
+            prelude.append(f"da = da_fn({av}, {bv}, z)")
+        if kind in ("both", "right"):
+            prelude.append(f"db = db_fn({av}, {bv}, z)")
+        element = {"both": lambda i: f"{S('ap' + i, 'da')} + {S('bp' + i, 'db')}",
+                   "left": lambda i: S("ap" + i, "da"),
+                   "right": lambda i: S("bp" + i, "db")}[kind]
+        return _generate(rule.name, kind, dual.n, dual.base, prelude, "z", element, namespace)
+
+    value = rule.value
+
+    def on_floats(a, b):
+        return value(float(a), float(b))
+
+    def generic_typer(a, b):
+        kind = _classify(a, b)
+        if kind is not None:
+            return dual_impl(a, b, kind)
+        if isinstance(a, _REALS) and isinstance(b, _REALS):
+            return on_floats
+
+    overload(rule.generic, jit_options=_IEEE)(generic_typer)
+
+    def spelling_typer(a, b):
+        kind = _classify(a, b)
+        if kind is not None:
+            return dual_impl(a, b, kind)
+
+    for module, name in ((math, rule.math_name), (np, rule.numpy_name)):
+        if name:
+            overload(getattr(module, name), jit_options=_IEEE)(spelling_typer)
+
+
+for _rule in rules.UNARY:
+    _register_unary(_rule)
+for _rule in rules.BINARY:
+    _register_binary(_rule)

@@ -1,0 +1,473 @@
+"""Python-side dual numbers.
+
+:class:`Dual` is the number type you can build and print at the prompt, that
+crosses the Numba boundary (boxed and unboxed as the compiled ``Dual[T, N]``)
+and that runs a user's function when Numba cannot compile it (the fallback
+path).  Every elementary function comes from :mod:`dualdiff.rules`.
+
+Nesting and tags
+----------------
+``value`` may itself be a :class:`Dual`: that is how second derivatives are
+formed.  Each differentiation gets its own integer ``tag``; when two duals
+with different tags meet, the one with the larger (more recent, inner) tag is
+the outer number and the other is a constant to it.  This keeps nested
+differentiation free of perturbation confusion.
+"""
+
+import math
+import numbers
+import operator
+
+import numpy as np
+
+from . import rules
+
+__all__ = ["Dual", "primal"]
+
+_REAL_SCALARS = (float, int, np.floating, np.integer, bool, np.bool_)
+
+
+def _is_real(x):
+    return isinstance(x, _REAL_SCALARS)
+
+
+def primal(x):
+    """Return the primal (plain float) value of ``x``, dropping all derivatives.
+
+    Works on floats, Python-side duals (nested or not) and inside compiled
+    code.  Use it where dropping derivatives is intended; ``float(dual)``
+    refuses, so that it never happens by accident.
+
+    Examples
+    --------
+    >>> import dualdiff as dd
+    >>> dd.primal(dd.Dual(2.0, 1.0) ** 3)
+    8.0
+    """
+    while isinstance(x, Dual):
+        x = x.value
+    return float(x)
+
+
+def _py_value(rule, x):
+    """A rule's value on a Python float, with Numba's (IEEE) edge behaviour."""
+    if rule.numpy_name is not None:
+        with np.errstate(all="ignore"):
+            return float(getattr(np, rule.numpy_name)(x))
+    try:
+        return float(rule.value(x))
+    except (ValueError, ZeroDivisionError):
+        return math.inf if rule.name == "lgamma" else math.nan
+    except OverflowError:
+        return math.inf
+
+
+def _scale(partials, d, nan_safe):
+    """``partials * d``; with ``nan_safe`` a zero partial stays zero."""
+    with np.errstate(all="ignore"):
+        out = partials * d
+        if nan_safe and partials.dtype != object and not _is_finite(d):
+            out = np.where(partials == 0.0, 0.0, out)
+    return out
+
+
+def _is_finite(d):
+    return _is_real(d) and math.isfinite(d) or isinstance(d, Dual) and math.isfinite(primal(d))
+
+
+def _split(a, b):
+    """View ``a`` and ``b`` at the outermost tag: (tag, av, ap, bv, bp).
+
+    ``ap``/``bp`` are None for an operand that is a constant at that level.
+    """
+    ta = a.tag if isinstance(a, Dual) else -1
+    tb = b.tag if isinstance(b, Dual) else -1
+    tag = max(ta, tb)
+    if ta == tag:
+        av, ap = a.value, a.partials
+    else:
+        av, ap = a, None
+    if tb == tag:
+        bv, bp = b.value, b.partials
+    else:
+        bv, bp = b, None
+    if ap is not None and bp is not None and ap.shape != bp.shape:
+        if ap.shape == (0,):
+            ap = None
+        elif bp.shape == (0,):
+            bp = None
+        else:
+            raise ValueError(f"cannot combine dual numbers with {ap.shape[0]} and "
+                             f"{bp.shape[0]} partials (same tag {tag})")
+    return tag, av, ap, bv, bp
+
+
+def _combine(ap, da, bp, db):
+    """``da * ap + db * bp`` where either side may be absent (None)."""
+    with np.errstate(all="ignore"):
+        if ap is None:
+            return bp * db
+        if bp is None:
+            return ap * da
+        return ap * da + bp * db
+
+
+def _div(a, b):
+    with np.errstate(all="ignore"):
+        if _is_real(a) and _is_real(b):
+            return float(np.float64(a) / np.float64(b))
+    return a / b
+
+
+def _pow_values(a, b):
+    if _is_real(a) and _is_real(b):
+        with np.errstate(all="ignore"):
+            return float(np.power(np.float64(a), np.float64(b)))
+    return a ** b
+
+
+class Dual:
+    """A dual number: a value and a vector of partial derivatives.
+
+    Parameters
+    ----------
+    value : float or Dual
+        The primal value (a :class:`Dual` for nested, higher-order numbers).
+    *partials : float, or one sequence of floats
+        The partial derivatives ``d value / d seed_k``.
+    tag : int, optional
+        Which differentiation the partials belong to (see module notes).
+
+    Examples
+    --------
+    >>> import dualdiff as dd
+    >>> x = dd.Dual(2.0, 1.0)
+    >>> x ** 3
+    Dual(8.0, 12.0)
+    >>> import numpy as np
+    >>> np.sin(dd.Dual(0.0, 1.0, 2.0))
+    Dual(0.0, 1.0, 2.0)
+    """
+
+    __slots__ = ("value", "partials", "tag")
+    __array_priority__ = 1000
+
+    def __init__(self, value, *partials, tag=0):
+        if len(partials) == 1 and not _is_real(partials[0]) \
+                and not isinstance(partials[0], Dual):
+            partials = partials[0]
+        if isinstance(partials, np.ndarray) and partials.dtype != object:
+            p = partials.astype(np.float64).ravel()
+        elif any(isinstance(q, Dual) for q in partials):
+            p = np.empty(len(partials), dtype=object)
+            p[:] = list(partials)
+        else:
+            try:
+                p = np.array(partials, dtype=np.float64).ravel()
+            except (TypeError, ValueError):
+                raise TypeError("Dual partials must be real numbers or duals, got "
+                                f"{partials!r}") from None
+        if not (_is_real(value) or isinstance(value, Dual)):
+            raise TypeError(f"Dual value must be a real number or a Dual, got "
+                            f"{type(value).__name__}")
+        self.value = float(value) if _is_real(value) else value
+        self.partials = p
+        self.tag = int(tag)
+
+    # -- construction helpers ------------------------------------------------
+    @classmethod
+    def _make(cls, value, partials, tag):
+        self = object.__new__(cls)
+        self.value = float(value) if _is_real(value) else value
+        self.partials = partials
+        self.tag = tag
+        return self
+
+    @classmethod
+    def _from_numba(cls, value, partials, tag):
+        # called by the boxing code: partials arrive as a tuple
+        return cls(value, *partials, tag=tag)
+
+    def _partials_tuple(self):
+        # called by the unboxing code
+        return tuple(float(p) if _is_real(p) else p for p in self.partials)
+
+    # -- printing ------------------------------------------------------------
+    def __repr__(self):
+        parts = ", ".join(repr(float(p)) if _is_real(p) else repr(p) for p in self.partials)
+        sep = ", " if parts else ""
+        tag = f", tag={self.tag}" if self.tag else ""
+        value = repr(float(self.value)) if _is_real(self.value) else repr(self.value)
+        return f"Dual({value}{sep}{parts}{tag})"
+
+    # -- conversions ---------------------------------------------------------
+    def __float__(self):
+        raise TypeError(
+            "float() of a dual number would silently drop its derivatives; "
+            "use dualdiff.primal(x) (or x.value) if that is what you mean")
+
+    def __int__(self):
+        return int(primal(self))
+
+    def __bool__(self):
+        return primal(self) != 0.0
+
+    def __floor__(self):
+        return math.floor(primal(self))
+
+    def __ceil__(self):
+        return math.ceil(primal(self))
+
+    def __trunc__(self):
+        return math.trunc(primal(self))
+
+    def __round__(self, ndigits=None):
+        return round(primal(self), ndigits)
+
+    # -- comparisons: primal values only ---------------------------------------
+    def __eq__(self, other):
+        return primal(self) == _primal_or(other)
+
+    def __ne__(self, other):
+        return primal(self) != _primal_or(other)
+
+    def __lt__(self, other):
+        return primal(self) < _primal_or(other)
+
+    def __le__(self, other):
+        return primal(self) <= _primal_or(other)
+
+    def __gt__(self, other):
+        return primal(self) > _primal_or(other)
+
+    def __ge__(self, other):
+        return primal(self) >= _primal_or(other)
+
+    __hash__ = None
+
+    # -- arithmetic (hand-written special cases) -------------------------------
+    def __pos__(self):
+        return self
+
+    def __neg__(self):
+        return Dual._make(-self.value, -self.partials, self.tag)
+
+    def __add__(self, other):
+        if not _is_operand(other):
+            return NotImplemented
+        tag, av, ap, bv, bp = _split(self, other)
+        parts = ap + bp if ap is not None and bp is not None else (ap if bp is None else bp)
+        return Dual._make(av + bv, parts, tag)
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        if not _is_operand(other):
+            return NotImplemented
+        return _sub(self, other)
+
+    def __rsub__(self, other):
+        if not _is_operand(other):
+            return NotImplemented
+        return _sub(other, self)
+
+    def __mul__(self, other):
+        if not _is_operand(other):
+            return NotImplemented
+        tag, av, ap, bv, bp = _split(self, other)
+        return Dual._make(av * bv, _combine(ap, bv, bp, av), tag)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        if not _is_operand(other):
+            return NotImplemented
+        return _truediv(self, other)
+
+    def __rtruediv__(self, other):
+        if not _is_operand(other):
+            return NotImplemented
+        return _truediv(other, self)
+
+    def __pow__(self, other):
+        if not _is_operand(other):
+            return NotImplemented
+        return _pow(self, other)
+
+    def __rpow__(self, other):
+        if not _is_operand(other):
+            return NotImplemented
+        return _pow(other, self)
+
+    def __abs__(self):
+        return rules.absolute(self)
+
+    # -- rule application (called by the generic functions of the rule table) --
+    def _dd_apply_unary(self, rule):
+        v = self.value
+        y = _py_value(rule, v) if _is_real(v) else rule.generic(v)
+        with np.errstate(all="ignore"):
+            d = rule.d1(v, y)
+        return Dual._make(y, _scale(self.partials, d, rule.singular), self.tag)
+
+    @staticmethod
+    def _dd_apply_binary(rule, a, b):
+        tag, av, ap, bv, bp = _split(a, b)
+        if _is_real(av) and _is_real(bv):
+            with np.errstate(all="ignore"):
+                z = float(getattr(np, rule.numpy_name)(av, bv)) if rule.numpy_name \
+                    else rule.value(float(av), float(bv))
+        else:
+            z = rule.generic(av, bv)
+        with np.errstate(all="ignore"):
+            da = rule.d_first(av, bv, z) if ap is not None else 0.0
+            db = rule.d_second(av, bv, z) if bp is not None else 0.0
+        if rule.singular:
+            ap = None if ap is None else _scale(ap, da, True)
+            bp = None if bp is None else _scale(bp, db, True)
+            return Dual._make(z, _combine(ap, 1.0, bp, 1.0), tag)
+        return Dual._make(z, _combine(ap, da, bp, db), tag)
+
+    # -- NumPy protocol: np.sin(dual), np.maximum(dual, 0.0), object arrays ----
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        scalar_op = _UFUNC_SCALAR.get(ufunc)
+        if method != "__call__" or kwargs or scalar_op is None:
+            return NotImplemented
+        if any(isinstance(i, np.ndarray) and i.ndim > 0 for i in inputs):
+            return np.frompyfunc(scalar_op, len(inputs), 1)(*inputs)
+        # NumPy scalars become Python numbers, or np.float64 * dual would
+        # come straight back here
+        plain = [i[()] if isinstance(i, np.ndarray) else i for i in inputs]
+        plain = [float(i) if isinstance(i, (np.floating, np.integer)) else i for i in plain]
+        return scalar_op(*plain)
+
+
+def _primal_or(x):
+    return primal(x) if isinstance(x, Dual) else x
+
+
+def _is_operand(x):
+    return isinstance(x, Dual) or _is_real(x)
+
+
+def _sub(a, b):
+    tag, av, ap, bv, bp = _split(a, b)
+    if bp is None:
+        parts = ap
+    elif ap is None:
+        parts = -bp
+    else:
+        parts = ap - bp
+    return Dual._make(av - bv, parts, tag)
+
+
+def _truediv(a, b):
+    # exact formula (a' - q b') / b rather than a * (1/b): see rules.py notes
+    tag, av, ap, bv, bp = _split(a, b)
+    q = _div(av, bv)
+    with np.errstate(all="ignore"):
+        if bp is None:
+            parts = ap / bv
+        elif ap is None:
+            parts = -(bp * q) / bv
+        else:
+            parts = (ap - bp * q) / bv
+    return Dual._make(q, parts, tag)
+
+
+def _pow(a, b):
+    tag, av, ap, bv, bp = _split(a, b)
+    z = _pow_values(av, bv)
+    if ap is not None:
+        # d/da a**b = b * a**(b - 1); exactly 0 for b == 0 (even at a == 0)
+        da = 0.0 if primal(bv) == 0.0 else bv * _pow_values(av, bv - 1.0)
+        ap = _scale(ap, da, True)
+    if bp is not None:
+        # d/db a**b = a**b log a; the limit 0 at a == 0 < b
+        if primal(av) == 0.0 and primal(bv) > 0.0:
+            db = 0.0
+        else:
+            with np.errstate(all="ignore"):
+                db = z * (rules.log(av) if isinstance(av, Dual) else _py_value(rules.unary_rule("log"), av))
+        bp = _scale(bp, db, True)
+    return Dual._make(z, _combine(ap, 1.0, bp, 1.0), tag)
+
+
+def _max(a, b):
+    return b if b > a else a  # ties: first argument
+
+
+def _min(a, b):
+    return b if b < a else a
+
+
+def _fmax(a, b):
+    if math.isnan(_primal_or(a)):
+        return b
+    return _max(a, b) if not math.isnan(_primal_or(b)) else a
+
+
+def _fmin(a, b):
+    if math.isnan(_primal_or(a)):
+        return b
+    return _min(a, b) if not math.isnan(_primal_or(b)) else a
+
+
+def _clip(x, lo, hi):
+    return _min(_max(x, lo), hi)
+
+
+_UFUNC_SCALAR = {
+    np.add: operator.add,
+    np.subtract: operator.sub,
+    np.multiply: operator.mul,
+    np.true_divide: operator.truediv,
+    np.divide: operator.truediv,
+    np.power: operator.pow,
+    np.negative: operator.neg,
+    np.positive: operator.pos,
+    np.absolute: rules.absolute,
+    np.fabs: rules.absolute,
+    np.maximum: _max,
+    np.minimum: _min,
+    np.fmax: _fmax,
+    np.fmin: _fmin,
+    np.greater: operator.gt,
+    np.greater_equal: operator.ge,
+    np.less: operator.lt,
+    np.less_equal: operator.le,
+    np.equal: operator.eq,
+    np.not_equal: operator.ne,
+    np.isnan: lambda x: math.isnan(_primal_or(x)),
+    np.isinf: lambda x: math.isinf(_primal_or(x)),
+    np.isfinite: lambda x: math.isfinite(_primal_or(x)),
+}
+for _r in rules.UNARY + rules.BINARY:
+    if _r.numpy_name is not None:
+        _UFUNC_SCALAR[getattr(np, _r.numpy_name)] = _r.generic
+del _r
+
+
+# Ufunc-named methods: NumPy applies ufuncs to object arrays element by element
+# by calling the method of the same name (np.sin(objects) calls x.sin()).
+def _unary_method(rule):
+    def method(self):
+        return rule.generic(self)
+    method.__name__ = rule.numpy_name
+    return method
+
+
+def _binary_method(rule):
+    def method(self, other):
+        return rule.generic(self, other)
+    method.__name__ = rule.numpy_name
+    return method
+
+
+for _r in rules.UNARY:
+    if _r.numpy_name is not None:
+        setattr(Dual, _r.numpy_name, _unary_method(_r))
+for _r in rules.BINARY:
+    if _r.numpy_name is not None:
+        setattr(Dual, _r.numpy_name, _binary_method(_r))
+del _r

@@ -1,0 +1,371 @@
+"""The rule table: every elementary function once.
+
+Each unary rule gives the value ``f(x)``, the first derivative ``d1(x, y)``
+and the second derivative ``d2(x, y, dy)``, where ``y = f(x)`` and
+``dy = d1(x, y)`` are passed in so a rule can reuse what is already computed
+(``exp`` is its own derivative, ``tanh' = 1 - y**2``).  Binary rules give the
+value and the two partial derivatives.  Every number type of dualdiff (the
+Numba ``Dual``, the Python-side ``Dual``) is generated from this table; a rule
+is never written twice.
+
+Derivative bodies are written with the *generic functions* defined here
+(``cos``, ``exp``, ``digamma`` ...), which accept floats, dual numbers of
+either side, and dual numbers nested inside dual numbers.  That is what makes
+nesting (second and higher derivatives) work from the same table.
+
+Conventions at kinks and ties (documented in the README):
+
+* comparisons, ``min``/``max``, ``abs`` and branches look at the primal value;
+* on a tie the *first* argument wins (``max(a, b)`` is ``a`` when ``a == b``),
+  so ``abs'(0) = +1`` and ``relu(x) = max(x, 0.0)`` has derivative 1 at 0;
+* piecewise-constant functions (``floor``, ``ceil``, ``trunc``, ``sign``,
+  ``rint``) have derivative 0 everywhere;
+* rules marked ``singular`` have infinite derivatives at a domain edge
+  (``sqrt'(0)``); their partials are multiplied NaN-safely, so a partial that
+  is exactly zero stays zero instead of becoming ``0 * inf = nan``.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+from numba.extending import register_jitable
+
+from . import _special
+
+__all__ = ["UnaryRule", "BinaryRule", "UNARY", "BINARY", "unary_rule", "binary_rule"]
+
+LN2 = math.log(2.0)
+LN10 = math.log(10.0)
+TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+PI = math.pi
+
+
+@dataclass(frozen=True)
+class UnaryRule:
+    """One elementary function of one argument.
+
+    ``math_name``/``numpy_name`` are its spellings in the two modules (None if
+    that module lacks it); ``domain`` is the interval the tests sample.
+    """
+
+    name: str
+    value: Callable
+    d1: Callable
+    d2: Optional[Callable]
+    domain: tuple
+    math_name: Optional[str] = None
+    numpy_name: Optional[str] = None
+    singular: bool = False
+    generic: Optional[Callable] = None  # filled in below
+
+
+@dataclass(frozen=True)
+class BinaryRule:
+    """One elementary function of two arguments: value and both partials."""
+
+    name: str
+    value: Callable
+    d_first: Callable   # df/da (a, b, z)
+    d_second: Callable  # df/db (a, b, z)
+    domain: tuple
+    math_name: Optional[str] = None
+    numpy_name: Optional[str] = None
+    singular: bool = False
+    generic: Optional[Callable] = None
+
+
+# ---------------------------------------------------------------------------
+# Generic functions: one per rule, callable on floats and on dual numbers.
+# ---------------------------------------------------------------------------
+# The Python bodies handle floats and Python-side duals; the Numba typing of
+# each generic function is registered by ``_nbdual`` (floats go to the plain
+# value function, Numba duals to the generated dual implementation).
+
+_GENERIC = {}
+
+
+def _python_dispatch_unary(rule, x):
+    if isinstance(x, (float, int, np.floating, np.integer)):
+        return rule.value(float(x))
+    apply = getattr(x, "_dd_apply_unary", None)
+    if apply is not None:
+        return apply(rule)
+    if isinstance(x, np.ndarray):
+        if x.dtype == object:
+            return np.array([_python_dispatch_unary(rule, xi) for xi in x.ravel()],
+                            dtype=object).reshape(x.shape)
+        if rule.numpy_name is not None:
+            return getattr(np, rule.numpy_name)(x)
+        return np.vectorize(rule.value, otypes=[float])(x)
+    raise TypeError(f"{rule.name}() expects a real number or a dual number, "
+                    f"got {type(x).__name__}")
+
+
+def _python_dispatch_binary(rule, a, b):
+    apply = getattr(a, "_dd_apply_binary", None) or getattr(b, "_dd_apply_binary", None)
+    if apply is not None:
+        return apply(rule, a, b)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        if rule.numpy_name is not None and np.asarray(a).dtype != object \
+                and np.asarray(b).dtype != object:
+            return getattr(np, rule.numpy_name)(a, b)
+        return np.frompyfunc(lambda u, v: _python_dispatch_binary(rule, u, v), 2, 1)(a, b)
+    return rule.value(float(a), float(b))
+
+
+def _generic_unary(name):
+    def generic(x):
+        return _python_dispatch_unary(_UNARY_BY_NAME[name], x)
+    generic.__name__ = generic.__qualname__ = name
+    generic.__doc__ = f"``{name}(x)`` for floats and dual numbers (see dualdiff.rules)."
+    _GENERIC[name] = generic
+    return generic
+
+
+def _generic_binary(name):
+    def generic(a, b):
+        return _python_dispatch_binary(_BINARY_BY_NAME[name], a, b)
+    generic.__name__ = generic.__qualname__ = name
+    generic.__doc__ = f"``{name}(a, b)`` for floats and dual numbers (see dualdiff.rules)."
+    _GENERIC[name] = generic
+    return generic
+
+
+sqrt = _generic_unary("sqrt")
+cbrt = _generic_unary("cbrt")
+exp = _generic_unary("exp")
+exp2 = _generic_unary("exp2")
+expm1 = _generic_unary("expm1")
+log = _generic_unary("log")
+log2 = _generic_unary("log2")
+log10 = _generic_unary("log10")
+log1p = _generic_unary("log1p")
+sin = _generic_unary("sin")
+cos = _generic_unary("cos")
+tan = _generic_unary("tan")
+arcsin = _generic_unary("arcsin")
+arccos = _generic_unary("arccos")
+arctan = _generic_unary("arctan")
+sinh = _generic_unary("sinh")
+cosh = _generic_unary("cosh")
+tanh = _generic_unary("tanh")
+arcsinh = _generic_unary("arcsinh")
+arccosh = _generic_unary("arccosh")
+arctanh = _generic_unary("arctanh")
+erf = _generic_unary("erf")
+erfc = _generic_unary("erfc")
+lgamma = _generic_unary("lgamma")
+digamma = _generic_unary("digamma")
+trigamma = _generic_unary("trigamma")
+tetragamma = _generic_unary("tetragamma")
+square = _generic_unary("square")
+reciprocal = _generic_unary("reciprocal")
+sinc = _generic_unary("sinc")
+absolute = _generic_unary("absolute")
+sign = _generic_unary("sign")
+floor = _generic_unary("floor")
+ceil = _generic_unary("ceil")
+trunc = _generic_unary("trunc")
+rint = _generic_unary("rint")
+
+arctan2 = _generic_binary("arctan2")
+hypot = _generic_binary("hypot")
+copysign = _generic_binary("copysign")
+logaddexp = _generic_binary("logaddexp")
+
+
+# ---------------------------------------------------------------------------
+# Value functions on floats (Numba-compilable; used on the float path)
+# ---------------------------------------------------------------------------
+
+@register_jitable
+def _sign_value(x):
+    if x > 0.0:
+        return 1.0
+    if x < 0.0:
+        return -1.0
+    return x  # keeps 0.0, -0.0 and nan
+
+
+@register_jitable
+def _sinc_value(x):
+    if x == 0.0:
+        return 1.0
+    px = PI * x
+    return math.sin(px) / px
+
+
+@register_jitable
+def _square_value(x):
+    return x * x
+
+
+@register_jitable
+def _reciprocal_value(x):
+    return 1.0 / x
+
+
+@register_jitable
+def _exp2_value(x):
+    return 2.0 ** x
+
+
+@register_jitable
+def _cbrt_value(x):
+    return np.cbrt(x)
+
+
+@register_jitable
+def _rint_value(x):
+    return np.rint(x)
+
+
+@register_jitable
+def _floor_value(x):
+    return float(math.floor(x)) if math.isfinite(x) else x
+
+
+@register_jitable
+def _ceil_value(x):
+    return float(math.ceil(x)) if math.isfinite(x) else x
+
+
+@register_jitable
+def _trunc_value(x):
+    return float(math.trunc(x)) if math.isfinite(x) else x
+
+
+@register_jitable
+def _logaddexp_value(a, b):
+    return np.logaddexp(a, b)
+
+
+# ---------------------------------------------------------------------------
+# Helpers used by derivative bodies
+# ---------------------------------------------------------------------------
+
+@register_jitable
+def _tie_sign(x):
+    # derivative of abs: +1 on the tie x == 0 (first-argument rule)
+    return 1.0 if x >= 0.0 else -1.0
+
+
+@register_jitable
+def _copysign_factor(a, b):
+    return math.copysign(1.0, a) * math.copysign(1.0, b)
+
+
+def _sinc_d1(x, y):
+    # (cos(pi x) - sinc(x)) / x cancels near 0: use the Taylor series there,
+    # written as a polynomial so it still differentiates under nesting.
+    if absolute(x) < 0.05:
+        p2 = PI * PI
+        x2 = x * x
+        return x * p2 * (-2.0 / 6.0 + x2 * p2 * (4.0 / 120.0 + x2 * p2 * (
+            -6.0 / 5040.0 + x2 * p2 * (8.0 / 362880.0 + x2 * p2 * (
+                -10.0 / 39916800.0 + x2 * p2 * (12.0 / 6227020800.0))))))
+    return (cos(PI * x) - y) / x
+
+
+def _sinc_d2(x, y, dy):
+    if absolute(x) < 0.05:
+        p2 = PI * PI
+        x2 = x * x
+        return p2 * (-2.0 / 6.0 + x2 * p2 * (12.0 / 120.0 + x2 * p2 * (
+            -30.0 / 5040.0 + x2 * p2 * (56.0 / 362880.0 + x2 * p2 * (
+                -90.0 / 39916800.0 + x2 * p2 * (132.0 / 6227020800.0))))))
+    return -PI * PI * y - 2.0 * dy / x
+
+
+# ---------------------------------------------------------------------------
+# The table
+# ---------------------------------------------------------------------------
+# name, value, d1(x, y), d2(x, y, dy), test domain, spellings, singular?
+
+UNARY = [
+    UnaryRule("sqrt",    math.sqrt,   lambda x, y: 0.5 / y,                     lambda x, y, dy: -0.5 * dy / x,                  (1e-3, 1e3), "sqrt", "sqrt", singular=True),
+    UnaryRule("cbrt",    _cbrt_value, lambda x, y: 1.0 / (3.0 * y * y),         lambda x, y, dy: -2.0 * dy / (3.0 * x),          (-1e2, 1e2), "cbrt", "cbrt", singular=True),
+    UnaryRule("exp",     math.exp,    lambda x, y: y,                           lambda x, y, dy: y,                              (-30, 30),   "exp", "exp"),
+    UnaryRule("exp2",    _exp2_value, lambda x, y: LN2 * y,                     lambda x, y, dy: LN2 * dy,                       (-30, 30),   "exp2", "exp2"),
+    UnaryRule("expm1",   math.expm1,  lambda x, y: y + 1.0,                     lambda x, y, dy: dy,                             (-30, 30),   "expm1", "expm1"),
+    UnaryRule("log",     math.log,    lambda x, y: 1.0 / x,                     lambda x, y, dy: -dy / x,                        (1e-3, 1e3), "log", "log", singular=True),
+    UnaryRule("log2",    math.log2,   lambda x, y: 1.0 / (LN2 * x),             lambda x, y, dy: -dy / x,                        (1e-3, 1e3), "log2", "log2", singular=True),
+    UnaryRule("log10",   math.log10,  lambda x, y: 1.0 / (LN10 * x),            lambda x, y, dy: -dy / x,                        (1e-3, 1e3), "log10", "log10", singular=True),
+    UnaryRule("log1p",   math.log1p,  lambda x, y: 1.0 / (1.0 + x),             lambda x, y, dy: -dy * dy,                       (-0.99, 1e3), "log1p", "log1p", singular=True),
+    UnaryRule("sin",     math.sin,    lambda x, y: cos(x),                      lambda x, y, dy: -y,                             (-10, 10),   "sin", "sin"),
+    UnaryRule("cos",     math.cos,    lambda x, y: -sin(x),                     lambda x, y, dy: -y,                             (-10, 10),   "cos", "cos"),
+    UnaryRule("tan",     math.tan,    lambda x, y: 1.0 + y * y,                 lambda x, y, dy: 2.0 * y * dy,                   (-1.5, 1.5), "tan", "tan"),
+    UnaryRule("arcsin",  math.asin,   lambda x, y: 1.0 / sqrt((1.0 - x) * (1.0 + x)),  lambda x, y, dy: x * dy * dy * dy,        (-0.99, 0.99), "asin", "arcsin", singular=True),
+    UnaryRule("arccos",  math.acos,   lambda x, y: -1.0 / sqrt((1.0 - x) * (1.0 + x)), lambda x, y, dy: x * dy * dy * dy,        (-0.99, 0.99), "acos", "arccos", singular=True),
+    UnaryRule("arctan",  math.atan,   lambda x, y: 1.0 / (1.0 + x * x),         lambda x, y, dy: -2.0 * x * dy * dy,             (-1e2, 1e2), "atan", "arctan"),
+    UnaryRule("sinh",    math.sinh,   lambda x, y: cosh(x),                     lambda x, y, dy: y,                              (-20, 20),   "sinh", "sinh"),
+    UnaryRule("cosh",    math.cosh,   lambda x, y: sinh(x),                     lambda x, y, dy: y,                              (-20, 20),   "cosh", "cosh"),
+    UnaryRule("tanh",    math.tanh,   lambda x, y: (1.0 - y) * (1.0 + y),       lambda x, y, dy: -2.0 * y * dy,                  (-15, 15),   "tanh", "tanh"),
+    UnaryRule("arcsinh", math.asinh,  lambda x, y: 1.0 / hypot(x, 1.0),         lambda x, y, dy: -x * dy * dy * dy,              (-1e2, 1e2), "asinh", "arcsinh"),
+    UnaryRule("arccosh", math.acosh,  lambda x, y: 1.0 / sqrt((x - 1.0) * (x + 1.0)), lambda x, y, dy: -x * dy * dy * dy,        (1.01, 1e2), "acosh", "arccosh", singular=True),
+    UnaryRule("arctanh", math.atanh,  lambda x, y: 1.0 / ((1.0 - x) * (1.0 + x)), lambda x, y, dy: 2.0 * x * dy * dy,            (-0.99, 0.99), "atanh", "arctanh", singular=True),
+    UnaryRule("erf",     math.erf,    lambda x, y: TWO_OVER_SQRT_PI * exp(-x * x),  lambda x, y, dy: -2.0 * x * dy,              (-5, 5),     "erf", None),
+    UnaryRule("erfc",    math.erfc,   lambda x, y: -TWO_OVER_SQRT_PI * exp(-x * x), lambda x, y, dy: -2.0 * x * dy,              (-5, 5),     "erfc", None),
+    UnaryRule("lgamma",  math.lgamma, lambda x, y: digamma(x),                  lambda x, y, dy: trigamma(x),                    (1e-2, 1e2), "lgamma", None),
+    UnaryRule("digamma", _special.digamma, lambda x, y: trigamma(x),            lambda x, y, dy: tetragamma(x),                  (1e-2, 1e2), None, None),
+    UnaryRule("trigamma", _special.trigamma, lambda x, y: tetragamma(x),        lambda x, y, dy: pentagamma(x),                  (1e-2, 1e2), None, None),
+    UnaryRule("tetragamma", _special.tetragamma, lambda x, y: _special.pentagamma(x), None,                                      (1e-2, 1e2), None, None),
+    UnaryRule("square",  _square_value, lambda x, y: 2.0 * x,                   lambda x, y, dy: 2.0,                            (-1e2, 1e2), None, "square"),
+    UnaryRule("reciprocal", _reciprocal_value, lambda x, y: -y * y,             lambda x, y, dy: -2.0 * y * dy,                  (0.01, 1e2), None, "reciprocal", singular=True),
+    UnaryRule("sinc",    _sinc_value, _sinc_d1,                                 _sinc_d2,                                        (-5, 5),     None, "sinc"),
+    UnaryRule("absolute", abs,        lambda x, y: _tie_sign(x),                lambda x, y, dy: 0.0,                            (-1e2, 1e2), "fabs", "absolute"),
+    UnaryRule("sign",    _sign_value, lambda x, y: 0.0,                         lambda x, y, dy: 0.0,                            (-1e2, 1e2), None, "sign"),
+    UnaryRule("floor",   _floor_value, lambda x, y: 0.0,                        lambda x, y, dy: 0.0,                            (-1e2, 1e2), None, "floor"),
+    UnaryRule("ceil",    _ceil_value, lambda x, y: 0.0,                         lambda x, y, dy: 0.0,                            (-1e2, 1e2), None, "ceil"),
+    UnaryRule("trunc",   _trunc_value, lambda x, y: 0.0,                        lambda x, y, dy: 0.0,                            (-1e2, 1e2), None, "trunc"),
+    UnaryRule("rint",    _rint_value, lambda x, y: 0.0,                         lambda x, y, dy: 0.0,                            (-1e2, 1e2), None, "rint"),
+]
+
+# name, value, d/da(a, b, z), d/db(a, b, z), test domain (for both arguments), spellings
+BINARY = [
+    BinaryRule("arctan2",   math.atan2,       lambda a, b, z: b / (a * a + b * b),     lambda a, b, z: -a / (a * a + b * b),   (-10, 10), "atan2", "arctan2", singular=True),
+    BinaryRule("hypot",     math.hypot,       lambda a, b, z: a / z,                   lambda a, b, z: b / z,                  (-10, 10), "hypot", "hypot", singular=True),
+    BinaryRule("copysign",  math.copysign,    lambda a, b, z: _copysign_factor(a, b),  lambda a, b, z: 0.0,                    (-10, 10), "copysign", "copysign"),
+    BinaryRule("logaddexp", _logaddexp_value, lambda a, b, z: exp(a - z),              lambda a, b, z: exp(b - z),             (-30, 30), None, "logaddexp"),
+]
+
+_UNARY_BY_NAME = {r.name: r for r in UNARY}
+_BINARY_BY_NAME = {r.name: r for r in BINARY}
+
+# Make every callable of the table Numba-compilable, and attach the generic
+# function to its rule (frozen dataclass: use object.__setattr__ once, here).
+# IEEE semantics inside rules (1/0 is inf, not ZeroDivisionError), as in NumPy.
+_jitable = register_jitable(error_model="numpy")
+for _rule in UNARY:
+    object.__setattr__(_rule, "d1", _jitable(_rule.d1))
+    if _rule.d2 is not None:
+        object.__setattr__(_rule, "d2", _jitable(_rule.d2))
+    object.__setattr__(_rule, "generic", _GENERIC[_rule.name])
+for _rule in BINARY:
+    object.__setattr__(_rule, "d_first", _jitable(_rule.d_first))
+    object.__setattr__(_rule, "d_second", _jitable(_rule.d_second))
+    object.__setattr__(_rule, "generic", _GENERIC[_rule.name])
+del _rule
+
+
+def unary_rule(name):
+    """Return the :class:`UnaryRule` called ``name`` (KeyError if none)."""
+    return _UNARY_BY_NAME[name]
+
+
+def binary_rule(name):
+    """Return the :class:`BinaryRule` called ``name`` (KeyError if none)."""
+    return _BINARY_BY_NAME[name]
+
+
+# Hand-written special cases (not generated from the table) live in the number
+# types themselves because they need more than "derivative times partials":
+#   + - * /            exact formulas; division is not multiplication by 1/b
+#   ** (pow)           integer / float / dual exponents and the 0**p edge cases
+#   min, max, fmin, fmax, np.clip, np.maximum, np.minimum   select one operand
+#   comparisons        compare primal values
+#   float()            refuses (it would silently drop derivatives)
+#   int(), math.floor/ceil/trunc   return Python ints of the primal value
+#   isnan/isinf/isfinite           look at the primal value

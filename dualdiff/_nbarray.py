@@ -17,9 +17,9 @@ import operator
 
 import numpy as np
 
-from ._nbdual import DualType, convert_to, make_dual
+from ._nbdual import DualType, _build_dual, convert_to, is_lower, make_dual
 from ._numba_compat import (
-    RefType, cgutils, intrinsic, iternext_impl, lower_builtin, make_attribute_wrapper,
+    AbstractTemplate, infer_global, signature, RefType, cgutils, intrinsic, iternext_impl, lower_builtin, make_attribute_wrapper,
     models, overload, overload_attribute, overload_method, register_jitable, register_model,
     types,
 )
@@ -90,71 +90,195 @@ def wrap_dual_array(typingctx, data, like):
 
 
 # ---------------------------------------------------------------------------
-# Element load and store, generated per element type
+# Element load and store, generated per element type and index arity
 # ---------------------------------------------------------------------------
 # The flat row of one element is [flat(value), flat(p_0), ..., flat(p_N-1)].
+# Loads and stores index the float store directly (data[i, k]); going through
+# a row view (data[i]) would build an array object per access, with reference
+# counting, and cost several times the arithmetic.
 
-def _load_expr(t, offset):
+def _load_expr(t, offset, at):
     if not isinstance(t, DualType):
-        return f"row[{offset}]", offset + 1
-    value, offset = _load_expr(t.base, offset)
+        return f"data[{at}{offset}]", offset + 1
+    value, offset = _load_expr(t.base, offset, at)
     parts = []
     for _ in range(t.n):
-        p, offset = _load_expr(t.base, offset)
+        p, offset = _load_expr(t.base, offset, at)
         parts.append(p)
     return f"make_dual({value}, ({', '.join(parts)},), {t.tag})", offset
 
 
-def _store_lines(t, expr, offset, lines):
+def _store_lines(t, expr, offset, at, lines):
     if not isinstance(t, DualType):
-        lines.append(f"    row[{offset}] = {expr}")
+        lines.append(f"    data[{at}{offset}] = {expr}")
         return offset + 1
-    offset = _store_lines(t.base, f"{expr}.value", offset, lines)
+    offset = _store_lines(t.base, f"{expr}.value", offset, at, lines)
     for k in range(t.n):
-        offset = _store_lines(t.base, f"{expr}.partials[{k}]", offset, lines)
+        offset = _store_lines(t.base, f"{expr}.partials[{k}]", offset, at, lines)
     return offset
 
 
 _codegen_cache = {}
 
 
-def _generated(kind, dtype):
-    key = (kind, dtype)
+def _generated(kind, dtype, arity):
+    """``load(data, i0, .., ik)`` or ``store(data, i0, .., ik, v)`` for one element."""
+    key = (kind, dtype, arity)
     if key not in _codegen_cache:
+        idx = ", ".join(f"i{k}" for k in range(arity))
+        at = idx + ", " if arity else ""
+        idx = idx + ", " if arity else ""
         if kind == "load":
-            expr, _ = _load_expr(dtype, 0)
-            src = f"def load_row(row):\n    return {expr}\n"
+            expr, _ = _load_expr(dtype, 0, at)
+            src = f"def load(data{', ' + idx.rstrip(', ') if idx else ''}):\n    return {expr}\n"
         else:
             lines = []
-            _store_lines(dtype, "v", 0, lines)
-            src = "def store_row(row, v):\n" + "\n".join(lines) + "\n"
+            _store_lines(dtype, "v", 0, at, lines)
+            src = f"def store(data, {idx}v):\n" + "\n".join(lines) + "\n"
         namespace = {"make_dual": make_dual}
         exec(compile(src, f"<dualdiff {kind} {dtype}>", "exec"), namespace)
-        fn = namespace["load_row" if kind == "load" else "store_row"]
-        _codegen_cache[key] = register_jitable(fn)
+        _codegen_cache[key] = register_jitable(namespace[kind])
     return _codegen_cache[key]
 
 
 def load_row(row, dtype_like):
+    """The dual stored in the 1-D float ``row``."""
     raise NotImplementedError
 
 
 def store_row(row, value):
+    """Write ``value`` (a dual) into the 1-D float ``row``."""
     raise NotImplementedError
 
 
 @overload(load_row)
 def _load_row(row, dtype_like):
     dtype = dtype_like.dtype if isinstance(dtype_like, DualArrayType) else dtype_like
-    fn = _generated("load", dtype)
-    return lambda row, dtype_like: fn(row)
+    load = _generated("load", dtype, 0)
+    return lambda row, dtype_like: load(row)
 
 
 @overload(store_row)
 def _store_row(row, value):
     if isinstance(value, DualType):
-        fn = _generated("store", value)
-        return lambda row, value: fn(row, value)
+        store = _generated("store", value, 0)
+        return lambda row, value: store(row, value)
+
+
+# ---------------------------------------------------------------------------
+# Hot path: element access of 1-D dual arrays without reference counting
+# ---------------------------------------------------------------------------
+# Reading ``arr.data`` out of the struct takes a reference (incref/decref per
+# access); Numba's pruning removes those only in small loops, and an atomic
+# refcount per element made a 4-partial sweep 40x slower than the arithmetic.
+# These intrinsics compute the element's address from the store's data pointer
+# and strides directly.
+
+def _element_pointers(context, builder, arr_type, arr_value, index, index_type):
+    s = cgutils.create_struct_proxy(arr_type)(context, builder, value=arr_value)
+    data_type = arr_type.data_type
+    ary = context.make_array(data_type)(context, builder, value=s.data)
+    shapes = cgutils.unpack_tuple(builder, ary.shape, data_type.ndim)
+    strides = cgutils.unpack_tuple(builder, ary.strides, data_type.ndim)
+    i = context.cast(builder, index, index_type, types.intp)
+    pointers = []
+    for k in range(arr_type.width):
+        inds = [i, context.get_constant(types.intp, k)]
+        pointers.append(cgutils.get_item_pointer2(
+            context, builder, data=ary.data, shape=shapes, strides=strides,
+            layout=data_type.layout, inds=inds))
+    return pointers
+
+
+def _assemble(context, builder, t, values):
+    if not isinstance(t, DualType):
+        return next(values)
+    value = _assemble(context, builder, t.base, values)
+    parts = [_assemble(context, builder, t.base, values) for _ in range(t.n)]
+    return _build_dual(context, builder, t, value, t.base, parts, [t.base] * t.n)
+
+
+def _flatten(context, builder, t, value, out):
+    if not isinstance(t, DualType):
+        out.append(value)
+        return
+    s = cgutils.create_struct_proxy(t)(context, builder, value=value)
+    _flatten(context, builder, t.base, s.value, out)
+    partials = s.partials
+    for k in range(t.n):
+        _flatten(context, builder, t.base, builder.extract_value(partials, k), out)
+
+
+def _checked_index(context, builder, arr_type, arr_value, index, index_type):
+    """Wrap a negative index and raise IndexError outside [0, len)."""
+    s = cgutils.create_struct_proxy(arr_type)(context, builder, value=arr_value)
+    ary = context.make_array(arr_type.data_type)(context, builder, value=s.data)
+    n = cgutils.unpack_tuple(builder, ary.shape, arr_type.data_type.ndim)[0]
+    i = context.cast(builder, index, index_type, types.intp)
+    zero = context.get_constant(types.intp, 0)
+    i = builder.select(builder.icmp_signed("<", i, zero), builder.add(i, n), i)
+    outside = builder.or_(builder.icmp_signed("<", i, zero), builder.icmp_signed(">=", i, n))
+    with cgutils.if_unlikely(builder, outside):
+        context.call_conv.return_user_exc(builder, IndexError,
+                                          ("index out of range for dual array",))
+    return i
+
+
+def _is_vector(t):
+    return isinstance(t, DualArrayType) and t.ndim == 1
+
+
+@infer_global(operator.getitem)
+class _VectorGetitem(AbstractTemplate):
+    def generic(self, args, kws):
+        if len(args) == 2 and _is_vector(args[0]) and isinstance(args[1], types.Integer):
+            return signature(args[0].dtype, *args)
+
+
+@lower_builtin(operator.getitem, DualArrayType, types.Integer)
+def _vector_getitem(context, builder, sig, args):
+    arr_type = sig.args[0]
+    i = _checked_index(context, builder, arr_type, args[0], args[1], sig.args[1])
+    pointers = _element_pointers(context, builder, arr_type, args[0], i, types.intp)
+    values = iter([builder.load(p) for p in pointers])
+    return _assemble(context, builder, arr_type.dtype, values)
+
+
+@infer_global(operator.setitem)
+class _VectorSetitem(AbstractTemplate):
+    def generic(self, args, kws):
+        if len(args) == 3 and _is_vector(args[0]) and isinstance(args[1], types.Integer):
+            arr, _, value = args
+            if value == arr.dtype or is_lower(value, arr.dtype):
+                return signature(types.none, arr, args[1], arr.dtype)
+
+
+@lower_builtin(operator.setitem, DualArrayType, types.Integer, types.Any)
+def _vector_setitem(context, builder, sig, args):
+    arr_type = sig.args[0]
+    value = context.cast(builder, args[2], sig.args[2], arr_type.dtype)
+    i = _checked_index(context, builder, arr_type, args[0], args[1], sig.args[1])
+    pointers = _element_pointers(context, builder, arr_type, args[0], i, types.intp)
+    flat = []
+    _flatten(context, builder, arr_type.dtype, value, flat)
+    for p, v in zip(pointers, flat):
+        builder.store(v, p)
+    return context.get_dummy_value()
+
+
+@infer_global(len)
+class _DualArrayLen(AbstractTemplate):
+    def generic(self, args, kws):
+        if len(args) == 1 and isinstance(args[0], DualArrayType):
+            return signature(types.intp, *args)
+
+
+@lower_builtin(len, DualArrayType)
+def _dual_array_len(context, builder, sig, args):
+    arr_type = sig.args[0]
+    s = cgutils.create_struct_proxy(arr_type)(context, builder, value=args[0])
+    ary = context.make_array(arr_type.data_type)(context, builder, value=s.data)
+    return cgutils.unpack_tuple(builder, ary.shape, arr_type.data_type.ndim)[0]
 
 
 # ---------------------------------------------------------------------------
@@ -171,17 +295,17 @@ def _getitem(arr, idx):
         return None
     if _is_int(idx):
         if arr.ndim == 1:
-            def impl(arr, idx):
-                return load_row(arr.data[_checked(arr, idx)], arr)
-        else:
-            def impl(arr, idx):
-                return wrap_dual_array(arr.data[_checked(arr, idx)], arr)
+            return None  # lowered directly (_vector_getitem)
+
+        def impl(arr, idx):
+            return wrap_dual_array(arr.data[_checked(arr, idx)], arr)
         return impl
     if isinstance(idx, types.SliceType):
         return lambda arr, idx: wrap_dual_array(arr.data[idx], arr)
     if isinstance(idx, types.BaseTuple) and len(idx) == arr.ndim \
             and all(_is_int(t) for t in idx):
-        return lambda arr, idx: load_row(arr.data[idx], arr)
+        load = _generated("load", arr.dtype, 0)
+        return lambda arr, idx: load(arr.data[idx])
     return None
 
 
@@ -209,9 +333,12 @@ def _setitem(arr, idx, value):
 
 def _setitem_scalar(arr):
     dtype = arr.dtype
+    if arr.ndim == 1:
+        return None  # lowered directly (_vector_setitem)
+    store_view = _generated("store", dtype, 0)
 
     def impl(arr, idx, value):
-        store_row(arr.data[_checked_any(arr, idx)], convert_to(value, dtype))
+        store_view(arr.data[idx], convert_to(value, dtype))
     return impl
 
 
@@ -222,29 +349,12 @@ def _checked(arr, i):
 @overload(_checked)
 def _checked_impl(arr, i):
     def impl(arr, i):
-        n = arr.data.shape[0]
+        n = len(arr)
         j = i + n if i < 0 else i
         if j < 0 or j >= n:
             raise IndexError("index out of range for dual array")
         return j
     return impl
-
-
-def _checked_any(arr, idx):
-    raise NotImplementedError
-
-
-@overload(_checked_any)
-def _checked_any_impl(arr, idx):
-    if _is_int(idx):
-        return lambda arr, idx: _checked(arr, idx)
-    return lambda arr, idx: idx
-
-
-@overload(len)
-def _len(arr):
-    if isinstance(arr, DualArrayType):
-        return lambda arr: arr.data.shape[0]
 
 
 @overload_attribute(DualArrayType, "shape")

@@ -31,7 +31,7 @@ from .dual import Dual
 
 __all__ = ["DualType", "make_dual", "is_dual_type", "primal_value"]
 
-_IEEE = {"error_model": "numpy"}
+_IEEE = {"error_model": "numpy", "forceinline": True}
 _jitable = register_jitable(**_IEEE)
 _REALS = (types.Integer, types.Float, types.Boolean)
 

@@ -31,6 +31,9 @@ from numba.core import cgutils                                 # struct proxies
 from numba.core.errors import NumbaError, TypingError         # error classes
 from numba.core.imputils import RefType, iternext_impl        # iterator lowering
 from numba.core.typeconv import Conversion                    # unification rank
+from numba.core.typing.templates import (                      # low-level typing
+    AbstractTemplate, infer_global, signature,
+)
 
 NUMBA_VERSION = tuple(int(p) for p in numba.__version__.split(".")[:2])
 
@@ -39,5 +42,6 @@ __all__ = [
     "make_attribute_wrapper", "models", "overload", "overload_attribute",
     "overload_method", "register_jitable", "register_model", "typeof_impl", "unbox",
     "cgutils", "NumbaError", "TypingError", "RefType", "iternext_impl", "Conversion",
+    "AbstractTemplate", "infer_global", "signature",
     "NUMBA_VERSION",
 ]

@@ -191,9 +191,20 @@ def _sincospi_reduced(x):
     r is computed exactly.  Only quantities invariant under x -> x + 1 may be
     built from the result (cot, sin^2, cos/sin^3, cos^2 ...).
     """
-    r = x - math.floor(x)  # exact, in [0, 1)
+    # Reduce |x|, not x: for y >= 0, y - floor(y) is exact (the fractional
+    # bits of y are representable), whereas for x in (-1, 0) x - floor(x) =
+    # x + 1 would round (e.g. -1e-300 + 1 == 1.0).
+    # Every float >= 2**52 is an integer.  The guard also matters because
+    # under Numba math.floor returns an int64, which would overflow.
+    y = abs(x)
+    if y >= 4503599627370496.0:
+        r = 0.0
+    else:
+        r = y - float(math.floor(y))  # exact, in [0, 1)
     if r > 0.5:
         r = r - 1.0  # exact (Sterbenz), now in (-1/2, 1/2]
+    if x < 0.0:
+        r = -r
     a = abs(r)
     if a <= 0.25:
         s = math.sin(_PI * a)

@@ -331,15 +331,40 @@ class Dual:
     # -- NumPy protocol: np.sin(dual), np.maximum(dual, 0.0), object arrays ----
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         scalar_op = _UFUNC_SCALAR.get(ufunc)
-        if method != "__call__" or kwargs or scalar_op is None:
+        if scalar_op is None:  # other libraries' ufuncs (scipy.special.erf ...)
+            scalar_op = _UFUNC_BY_NAME.get(getattr(ufunc, "__name__", None))
+        if scalar_op is None:
+            raise TypeError(f"dualdiff has no derivative rule for the ufunc "
+                            f"{getattr(ufunc, '__name__', ufunc)!r}; write it with functions "
+                            "of the rule table (dualdiff.rules) or NumPy")
+        if method != "__call__" or kwargs:
             return NotImplemented
         if any(isinstance(i, np.ndarray) and i.ndim > 0 for i in inputs):
-            return np.frompyfunc(scalar_op, len(inputs), 1)(*inputs)
+            return _elementwise(scalar_op, inputs)
         # NumPy scalars become Python numbers, or np.float64 * dual would
         # come straight back here
         plain = [i[()] if isinstance(i, np.ndarray) else i for i in inputs]
         plain = [float(i) if isinstance(i, (np.floating, np.integer)) else i for i in plain]
         return scalar_op(*plain)
+
+    def __array_function__(self, func, types, args, kwargs):
+        scalar_op = _ARRAY_FUNCTION_SCALAR.get(func)
+        if scalar_op is None or kwargs:
+            return func._implementation(*args, **kwargs)
+        if any(isinstance(a, np.ndarray) and a.ndim > 0 for a in args):
+            return _elementwise(scalar_op, args)
+        return scalar_op(*args)
+
+
+def _elementwise(scalar_op, inputs):
+    """Apply a scalar operation over arrays (as Python objects) and scalars."""
+    arrays = [i.astype(object) if isinstance(i, np.ndarray) else None for i in inputs]
+    shape = np.broadcast_shapes(*[a.shape for a in arrays if a is not None])
+    views = [np.broadcast_to(a, shape) if a is not None else None for a in arrays]
+    out = np.empty(shape, dtype=object)
+    for idx in np.ndindex(shape):
+        out[idx] = scalar_op(*[v[idx] if v is not None else i for v, i in zip(views, inputs)])
+    return out
 
 
 def _primal_or(x):
@@ -446,6 +471,14 @@ for _r in rules.UNARY + rules.BINARY:
     if _r.numpy_name is not None:
         _UFUNC_SCALAR[getattr(np, _r.numpy_name)] = _r.generic
 del _r
+
+# NumPy functions that are not ufuncs (np.sinc would otherwise substitute 1e-20
+# for 0 and lose the derivative; np.clip would call methods Dual lacks)
+_ARRAY_FUNCTION_SCALAR = {np.sinc: rules.sinc, np.clip: _clip}
+
+# ufuncs of other libraries, by name (scipy.special's erf, gammaln, psi ...)
+_UFUNC_BY_NAME = {r.name: r.generic for r in rules.UNARY + rules.BINARY}
+_UFUNC_BY_NAME.update({"gammaln": rules.lgamma, "psi": rules.digamma})
 
 
 # Ufunc-named methods: NumPy applies ufuncs to object arrays element by element

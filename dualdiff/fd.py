@@ -71,15 +71,12 @@ _CENTRAL_ORDER = {"central": 2, "central4": 4, "central6": 6}
 _COMPLEX_STEP = 1e-20
 
 # Richardson (Ridders) parameters: first step relative to the scale of x,
-# ratio between successive steps, size of the tableau, the growth of the
-# error that stops the extrapolation, how many too-large steps (non-finite
-# values) may be skipped, and the safety factor applied to the estimate.
+# ratio between successive steps, the most rows of the tableau, and how many
+# too-large leading steps (non-finite values) may be skipped.
 _RICH_FIRST_STEP = 0.1
-_RICH_RATIO = 1.6
-_RICH_TABLE = 10
-_RICH_STOP = 2.0
-_RICH_MAX_SKIP = 40
-_RICH_SAFETY = 2.0
+_RICH_RATIO = 2.0
+_RICH_MAX_ROWS = 30
+_RICH_MAX_SKIP = 20
 
 
 # ---------------------------------------------------------------------------
@@ -100,11 +97,13 @@ class FDInfo:
         ``"complex"`` first derivatives the imaginary step.
     error_estimate : numpy.ndarray or numpy.float64
         Estimated absolute error of each entry of the result, same shape.
-        For ``"richardson"`` it comes from the extrapolation tableau (twice
-        the difference between successive extrapolation orders); for the
-        other methods from a second evaluation at twice the step
-        (``|D(h) - D(2h)| / (2**p - 1)``) plus a rounding term
-        ``R * noise * max|f| / h**m``.
+        For ``"richardson"``: from the extrapolation tableau, the distance of
+        the chosen entry to its two neighbours plus a propagated bound on
+        rounding (tested to bound the true error on smooth functions).  For
+        the other methods: from a second evaluation at twice the step,
+        ``|D(h) - D(2h)| / (2**p - 1)``, plus the rounding bound
+        ``R * noise * (max|f| + |x| |f'|) / h**m`` (an estimate, not a
+        bound; it doubles the number of calls).
     n_calls : int
         Number of calls of ``f``.
     """
@@ -155,6 +154,8 @@ class _Stencil:
     accuracy: int    # p, the error is C h**p f^(m+p)
     trunc: float     # C
     rounding: float  # R = sum |w_k|
+    slope: tuple     # first-derivative weights on the same offsets
+    exact: tuple = ()  # the weights as Fractions
 
 
 def _solve_exact(a, b):
@@ -174,23 +175,34 @@ def _solve_exact(a, b):
 
 def _make_stencil(offsets, deriv):
     """The unique stencil on ``offsets`` that is exact for polynomials of
-    degree < len(offsets); zero weights are dropped."""
+    degree < len(offsets)."""
     k = len(offsets)
     moments = [[Fraction(o) ** j for o in offsets] for j in range(k)]
     rhs = [factorial(deriv) if j == deriv else 0 for j in range(k)]
-    weights = _solve_exact(moments, rhs)
-    j = k
-    while sum(w * Fraction(o) ** j for o, w in zip(offsets, weights)) == 0:
+    return _describe(offsets, _solve_exact(moments, rhs), deriv)
+
+
+def _describe(offsets, weights, deriv):
+    """A _Stencil from exact weights: zero weights dropped, accuracy and
+    error constants from the first non-vanishing moment."""
+    kept = [(Fraction(o), Fraction(w)) for o, w in zip(offsets, weights) if w]
+    offs = [o for o, _ in kept]
+    j = deriv + 1
+    while sum(w * o ** j for o, w in kept) == 0:
         j += 1
-    trunc = abs(sum(w * Fraction(o) ** j for o, w in zip(offsets, weights)))
-    kept = [(o, w) for o, w in zip(offsets, weights) if w != 0]
+    trunc = abs(sum(w * o ** j for o, w in kept)) / factorial(j)
+    # f' from the same values, for the rounding estimate
+    slope = _solve_exact([[o ** i for o in offs] for i in range(len(offs))],
+                         [int(i == 1) for i in range(len(offs))])
     return _Stencil(
-        offsets=tuple(o for o, _ in kept),
+        offsets=tuple(int(o) for o in offs),
         weights=tuple(float(w) for _, w in kept),
         deriv=deriv,
         accuracy=j - deriv,
-        trunc=float(trunc / factorial(j)),
+        trunc=float(trunc),
         rounding=float(sum(abs(w) for _, w in kept)),
+        slope=tuple(float(w) for w in slope),
+        exact=tuple(w for _, w in kept),
     )
 
 
@@ -200,22 +212,21 @@ def _stencil(method, deriv):
         return _make_stencil(list(range(0, deriv + 1)), deriv)
     if method == "backward":
         return _make_stencil(list(range(-deriv, 1)), deriv)
-    if deriv == 0:
-        return _make_stencil([0], 0)
+    if deriv == 0:  # the identity: F(x) itself (complex step, 1st order)
+        return _Stencil((0,), (1.0,), 0, 2, 0.0, 1.0, (0.0,))
     half = (deriv - 1) // 2 + _CENTRAL_ORDER.get(method, 2) // 2
     return _make_stencil(list(range(-half, half + 1)), deriv)
 
 
 def _square(st):
     """Tensor product of a first-derivative stencil with itself, collapsed
-    onto one axis: the matching second-derivative stencil used on the
-    Hessian diagonal (and for its step)."""
+    onto one axis: the second-derivative stencil of the Hessian diagonal."""
     acc = {}
-    for oi, wi in zip(st.offsets, st.weights):
-        for oj, wj in zip(st.offsets, st.weights):
-            acc[oi + oj] = acc.get(oi + oj, 0.0) + wi * wj
-    offsets = sorted(o for o, w in acc.items() if w != 0)
-    return _make_stencil(offsets, 2)
+    for oi, wi in zip(st.offsets, st.exact):
+        for oj, wj in zip(st.offsets, st.exact):
+            acc[oi + oj] = acc.get(oi + oj, 0) + wi * wj
+    offsets = sorted(acc)
+    return _describe(offsets, [acc[o] for o in offsets], 2)
 
 
 def _step_factor(st, noise):
@@ -389,19 +400,20 @@ def _displace(x, i, amount, direction):
     return point
 
 
-def _stencil_sweep(call, x, h, st, hc=None, direction=None, cache=None):
+def _stencil_sweep(call, x, h, st, xmag, hc=None, direction=None,
+                   cache=None):
     """Apply stencil ``st`` along every direction.
 
-    Returns ``D`` of shape (k,) + out_shape and ``fmax``, the largest |F| met
-    on each direction's stencil (for rounding estimates).  ``cache`` holds
-    f(x) between sweeps (offset 0 of real stencils).
+    Returns ``D`` of shape (k,) + out_shape and, for rounding estimates, the
+    magnitude ``max |F| + xmag |F'|`` met on each direction's stencil (``F'``
+    estimated from the same values).  ``cache`` holds f(x) between sweeps.
     """
     k = 1 if direction is not None else x.size
     cache = {} if cache is None else cache
-    rows, peaks = [], []
+    rows, mags = [], []
     for i in range(k):
-        acc, peak = 0.0, 0.0
-        for o, w in zip(st.offsets, st.weights):
+        acc, peak, slope = 0.0, 0.0, 0.0
+        for o, w, ws in zip(st.offsets, st.weights, st.slope):
             if hc is not None:
                 value = call(_displace(x, i, complex(o * h[i], hc[i]),
                                        direction)).imag / hc[i]
@@ -412,10 +424,11 @@ def _stencil_sweep(call, x, h, st, hc=None, direction=None, cache=None):
             else:
                 value = call(_displace(x, i, o * h[i], direction))
             acc = acc + w * value
+            slope = slope + ws * value
             peak = np.maximum(peak, np.abs(value))
         rows.append(acc / h[i] ** st.deriv)
-        peaks.append(peak)
-    return np.array(rows), np.array(peaks)
+        mags.append(peak + xmag[i] * np.abs(slope) / h[i])
+    return np.array(rows), np.array(mags)
 
 
 def _expand(vec, like):
@@ -423,100 +436,94 @@ def _expand(vec, like):
     return vec.reshape(vec.shape + (1,) * (like.ndim - 1))
 
 
-def _plain_estimate(call, x, h, st, noise, hc=None, direction=None):
-    """D(h) and an error estimate from a second sweep at 2h."""
+def _rounding(st, noise, mag, h):
+    """Rounding bound of a stencil estimate: ``R noise M / h**m`` where M is
+    the largest |F| on the stencil plus ``|x| |F'|`` (rounding x inside f
+    shifts F by about ``noise |x F'|``)."""
+    return st.rounding * noise * mag / _expand(h, mag) ** st.deriv
+
+
+def _plain_estimate(call, x, h, st, noise, xmag, hc=None, direction=None):
+    """D(h) and an error estimate from a second sweep at twice the step."""
     cache = {}
-    d1, peak1 = _stencil_sweep(call, x, h, st, hc, direction, cache)
-    h2 = 2.0 * h if hc is None or st.deriv > 0 else h
+    d1, mag1 = _stencil_sweep(call, x, h, st, xmag, hc, direction, cache)
+    h2 = 2.0 * h if st.deriv > 0 else h
     hc2 = None if hc is None else 2.0 * hc
-    d2, peak2 = _stencil_sweep(call, x, h2, st, hc2, direction, cache)
-    p = st.accuracy if st.deriv > 0 else 2
-    trunc = np.abs(d1 - d2) / (2.0 ** p - 1.0)
-    if hc is not None and st.deriv == 0:
-        rounding = 2.0 * noise * np.abs(d1)
-    else:
-        rounding = st.rounding * noise * np.maximum(peak1, peak2) / _expand(
-            h, d1) ** st.deriv
-    return d1, trunc + rounding
+    d2, mag2 = _stencil_sweep(call, x, h2, st, xmag, hc2, direction, cache)
+    if st.deriv == 0:  # complex step: O(hc**2) truncation, no cancellation
+        return d1, np.abs(d1 - d2) / 3.0 + 2.0 * noise * np.abs(d1)
+    trunc = np.abs(d1 - d2) / (2.0 ** st.accuracy - 1.0)
+    return d1, trunc + _rounding(st, noise, np.maximum(mag1, mag2), h)
 
 
 # ---------------------------------------------------------------------------
 # Richardson extrapolation (Ridders)
 # ---------------------------------------------------------------------------
 
-def _ridders(estimate_at, ratio=_RICH_RATIO, table=_RICH_TABLE):
-    """Extrapolate ``estimate_at(j)`` (a central estimate at step h0/ratio**j,
-    error even in h) to step zero.
+def _ridders(estimate_at, ratio=_RICH_RATIO, max_rows=_RICH_MAX_ROWS):
+    """Extrapolate central estimates to step zero (Ridders' method).
 
-    Neville's tableau is built one row per step.  Each new entry's error is
-    estimated as the larger of its distances to the two entries it was built
-    from; the entry with the smallest estimate wins, element by element.  An
-    element stops when the highest-order entry becomes worse than the best
-    estimate by a factor _RICH_STOP (rounding has taken over).  Leading steps
-    whose values are not all finite (a step that crossed a singularity) are
-    skipped.  Returns (value, error estimate, first step index used).
+    ``estimate_at(j)`` returns ``(D, r)``: the central estimate at step
+    ``h0 / ratio**j`` (its error is even in h) and a bound ``r`` on its
+    rounding error.  Neville's tableau is built one row per step; every entry
+    carries its value and a rounding bound propagated through the same linear
+    combination.  An entry's error estimate is the larger of its distances to
+    the two entries it was built from, plus its rounding bound; the entry with
+    the smallest estimate wins, element by element.  An element stops once the
+    rounding bound of a new row exceeds its best estimate (smaller steps can
+    only be worse).  Leading steps whose values are not all finite (a step
+    that crossed a singularity) are skipped.  Returns (value, error estimate).
     """
     start = 0
-    first = estimate_at(0)
+    first, first_rnd = estimate_at(0)
     while not np.all(np.isfinite(first)) and start < _RICH_MAX_SKIP:
         start += 1
-        first = estimate_at(start)
-    prev = [first]
+        first, first_rnd = estimate_at(start)
+    prev, prev_rnd = [first], [first_rnd]
     best = first.copy()
     best_err = np.full(first.shape, np.inf)
     active = np.ones(first.shape, dtype=bool)
-    for j in range(start + 1, start + table):
-        row = [estimate_at(j)]
+    for j in range(start + 1, start + max_rows):
+        value, rnd = estimate_at(j)
+        row, row_rnd = [value], [rnd]
         fac = ratio ** 2
         for k in range(1, len(prev) + 1):
             new = (fac * row[k - 1] - prev[k - 1]) / (fac - 1.0)
+            new_rnd = (fac * row_rnd[k - 1] + prev_rnd[k - 1]) / (fac - 1.0)
             fac *= ratio ** 2
-            err = np.maximum(np.abs(new - row[k - 1]), np.abs(new - prev[k - 1]))
+            err = np.maximum(np.abs(new - row[k - 1]),
+                             np.abs(new - prev[k - 1])) + new_rnd
             better = active & (err <= best_err)
             best = np.where(better, new, best)
             best_err = np.where(better, err, best_err)
             row.append(new)
-        worse = np.abs(row[-1] - prev[-1]) >= _RICH_STOP * best_err
-        active &= ~worse
-        prev = row
+            row_rnd.append(new_rnd)
+        active &= ~(rnd > best_err)
+        prev, prev_rnd = row, row_rnd
         if not np.any(active):
             break
-    return best, _RICH_SAFETY * best_err, start
+    return best, best_err + 2.0 * EPS * np.abs(best)
 
 
 # ---------------------------------------------------------------------------
-# Shared driver for first derivatives along directions
+# Shared driver for derivatives along directions
 # ---------------------------------------------------------------------------
 
 def _first_order(call, x, method, step, scale, noise, full_output,
                  direction=None, deriv=1):
     """Derivatives of order ``deriv`` along each coordinate (or along
-    ``direction``).  Returns (D, error or None, steps)."""
+    ``direction``).  Returns (D, error estimate or None, steps)."""
     noise = _noise(noise)
     if direction is None:
         sc = _scale(x, scale)
-        n_dir = x.size
-    else:
+        xmag = np.abs(x)
+        rep = lambda h: _representable(x, h)  # noqa: E731
+    else:  # one direction v: no coordinate moves more than its own step
         nz = direction != 0
         sc = np.array([np.min(_scale(x, scale)[nz] / np.abs(direction[nz]))])
-        n_dir = 1
-    user = None if step is None else _steplike(step, n_dir, "step")
-    rep = (lambda h: _representable(x, h)) if direction is None else (
-        lambda h: h)
-
-    if method == "complex":
-        real = _stencil("central", deriv - 1)
-        hc = _COMPLEX_STEP * sc
-        if deriv == 1:
-            hc = hc if user is None else user
-            h = np.ones(n_dir)
-        else:
-            h = rep(_step_factor(real, noise) * sc) if user is None else rep(user)
-        if full_output:
-            d, err = _plain_estimate(call, x, h, real, noise, hc, direction)
-            return d, err, hc if deriv == 1 else h
-        return _stencil_sweep(call, x, h, real, hc, direction)[0], None, (
-            hc if deriv == 1 else h)
+        xmag = np.array([np.max(np.abs(x[nz] / direction[nz]))])
+        rep = lambda h: h  # noqa: E731
+    user = None if step is None else _steplike(step, sc.size, "step")
 
     if method == "richardson":
         st = _stencil("central", deriv)
@@ -525,17 +532,28 @@ def _first_order(call, x, method, step, scale, noise, full_output,
 
         def at(j):
             h = rep(h0 / _RICH_RATIO ** j)
-            return _stencil_sweep(call, x, h, st, None, direction, cache)[0]
+            d, mag = _stencil_sweep(call, x, h, st, xmag, None, direction,
+                                    cache)
+            return d, _rounding(st, noise, mag, h)
 
-        d, err, _ = _ridders(at)
+        d, err = _ridders(at)
         return d, err, h0
 
-    st = _stencil(method, deriv)
+    hc = None
+    if method == "complex":  # real stencil of order deriv-1 on Im f(.+ihc)/hc
+        st = _stencil("central", deriv - 1)
+        hc = _COMPLEX_STEP * sc
+        if deriv == 1:
+            hc = hc if user is None else user
+            user = np.ones(sc.size)  # the identity stencil ignores h
+    else:
+        st = _stencil(method, deriv)
     h = rep(_step_factor(st, noise) * sc) if user is None else rep(user)
     if full_output:
-        d, err = _plain_estimate(call, x, h, st, noise, None, direction)
-        return d, err, h
-    return _stencil_sweep(call, x, h, st, None, direction)[0], None, h
+        d, err = _plain_estimate(call, x, h, st, noise, xmag, hc, direction)
+    else:
+        d, err = _stencil_sweep(call, x, h, st, xmag, hc, direction)[0], None
+    return d, err, hc if st.deriv == 0 else h
 
 
 def _finish(value, err, method, steps, call, full_output):
@@ -811,27 +829,29 @@ def _tensor_hessian(call, x, h, terms, values):
 
 def _complex_hessian(f, x, args, step, sc, noise, full_output):
     """Central differences (in the real direction) of the complex-step
-    gradient, symmetrised; the gradient is exact to rounding, so the real
-    step is the central first-derivative step for noise ``noise``."""
-    grad_calls = []
+    gradient, symmetrised.  The gradient is exact to rounding, so the real
+    step is the central first-derivative step for noise ``noise``.
+    Returns (H, error estimate or None, real steps, calls of f)."""
+    call = _Caller(f, args, scalar_input=False, complex_step=True)
+    hc = _COMPLEX_STEP * sc
 
     def grad(y):
-        g, = (gradient(f, y, args, method="complex", step=_COMPLEX_STEP * sc,
-                       full_output=True),)
-        grad_calls.append(g[1].n_calls)
-        return g[0]
+        d = _first_order(call, y, "complex", hc, None, noise, False)[0]
+        if d[0].size != 1:
+            raise ValueError(f"hessian needs a scalar-valued f, but f "
+                             f"returned shape {call.shape}")
+        return d.reshape(-1)
 
-    h = (_step_factor(_stencil("central", 1), noise) * sc if step is None
-         else step)
-    out = jacobian(grad, x, method="central", step=h, full_output=full_output)
+    h = _step_factor(_stencil("central", 1), noise) * sc if step is None \
+        else step
+    out = jacobian(grad, x, method="central", step=h, noise=noise,
+                   full_output=full_output)
     jac, info = out if full_output else (out, None)
     hess = 0.5 * (jac + jac.T)
-    n_calls = sum(grad_calls)
     if not full_output:
-        return hess, None, h, n_calls
+        return hess, None, h, call.n_calls
     err = np.maximum(info.error_estimate, info.error_estimate.T)
-    err = err + 0.5 * np.abs(jac - jac.T)
-    return hess, err, info.step, n_calls
+    return hess, err + 0.5 * np.abs(jac - jac.T), info.step, call.n_calls
 
 
 def hessian(f, x, args=(), method="central", step=None, *, scale=None,
@@ -891,10 +911,11 @@ def hessian(f, x, args=(), method="central", step=None, *, scale=None,
         h0 = _RICH_FIRST_STEP * sc if user is None else user
 
         def at(j):
-            return _tensor_hessian(call, x, _representable(
-                x, h0 / _RICH_RATIO ** j), terms, {})[0]
+            h = _representable(x, h0 / _RICH_RATIO ** j)
+            hess, peak = _tensor_hessian(call, x, h, terms, {})
+            return hess, st.rounding ** 2 * noise_ * peak / np.outer(h, h)
 
-        hess, err, _ = _ridders(at)
+        hess, err = _ridders(at)
         hess, err = 0.5 * (hess + hess.T), np.maximum(err, err.T)
         return _finish(hess, err, method, h0, call, full_output)
 

@@ -1,0 +1,19 @@
+"""Benchmarks for dualdiff.  Run ``python -m benchmarks [suite ...] [--quick]``.
+
+Every suite is a module of this package with a
+``run(quick=False, clock="cpu") -> dict`` function that prints its own table
+and returns what it measured (written to ``benchmarks/results/<suite>.json``
+by the runner).  Register a new suite
+(for example a comparison against JAX or PyTorch) by adding it to ``SUITES``.
+
+These are measurements printed for people, never timed tests: nothing here
+fails because a machine is slow.
+"""
+
+#: suite name -> (module, one-line description); run in this order by default
+SUITES = {
+    "core": ("benchmarks.core",
+             "dualdiff against plain Numba and hand-written Numba derivatives"),
+}
+
+__all__ = ["SUITES"]

@@ -1,0 +1,81 @@
+"""Printing tables and writing results; shared by every suite."""
+
+import datetime
+import json
+import os
+import platform
+import sys
+
+__all__ = ["environment", "format_table", "fmt_us", "fmt_ratio", "write_json", "RESULTS_DIR"]
+
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def environment():
+    import numba
+    import numpy
+    info = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "numpy": numpy.__version__,
+        "numba": numba.__version__,
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+    try:
+        info["cpus_usable"] = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        pass
+    try:
+        import dualdiff
+        info["dualdiff"] = getattr(dualdiff, "__version__", "?")
+    except Exception:  # the environment line must never fail
+        pass
+    return info
+
+
+def fmt_us(seconds):
+    us = seconds * 1e6
+    if us >= 1000:
+        return f"{us:,.0f}"
+    if us >= 10:
+        return f"{us:.1f}"
+    if us >= 0.1:
+        return f"{us:.3f}"
+    return f"{us:.4f}"
+
+
+def fmt_ratio(r):
+    if r is None:
+        return ""
+    if r >= 100:
+        return f"{r:.0f}x"
+    if r >= 10:
+        return f"{r:.1f}x"
+    return f"{r:.2f}x"
+
+
+def format_table(headers, rows, align=None):
+    """Plain-text table; ``align`` is a string of 'l'/'r' per column."""
+    rows = [[str(c) for c in r] for r in rows]
+    align = align or "l" * len(headers)
+    widths = [max([len(h)] + [len(r[i]) for r in rows if r]) for i, h in enumerate(headers)]
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if a == "l" else c.rjust(w)
+                         for c, w, a in zip(cells, widths, align)).rstrip()
+
+    out = [line(headers), line(["-" * w for w in widths])]
+    for r in rows:
+        out.append("" if not r else line(r))
+    return "\n".join(out)
+
+
+def write_json(name, payload):
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    path = os.path.join(RESULTS_DIR, f"{name}.json")
+    with open(path, "w") as fh:
+        json.dump(payload, fh, indent=2, sort_keys=False)
+        fh.write("\n")
+    return path

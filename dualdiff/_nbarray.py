@@ -448,7 +448,7 @@ def _iternext(context, builder, sig, args, result):
     it_type = sig.args[0]
     it = context.make_helper(builder, it_type, value=args[0])
     arr_type = it_type.array_type
-    length = context.compile_internal(builder, len, types.intp(arr_type), [it.array])
+    length = _dual_array_len(context, builder, types.intp(arr_type), [it.array])
     index = builder.load(it.index)
     is_valid = builder.icmp_signed("<", index, length)
     result.set_valid(is_valid)

@@ -305,7 +305,11 @@ class Dual:
     # -- rule application (called by the generic functions of the rule table) --
     def _dd_apply_unary(self, rule):
         v = self.value
-        y = _py_value(rule, v) if _is_real(v) else rule.generic(v)
+        if _is_real(v):  # np.float64: IEEE results (1/0 = inf) as in compiled code
+            v = np.float64(v)
+            y = np.float64(_py_value(rule, v))
+        else:
+            y = rule.generic(v)
         with np.errstate(all="ignore"):
             d = rule.d1(v, y)
         return Dual._make(y, _scale(self.partials, d, rule.singular), self.tag)
@@ -313,10 +317,12 @@ class Dual:
     @staticmethod
     def _dd_apply_binary(rule, a, b):
         tag, av, ap, bv, bp = _split(a, b)
+        av = np.float64(av) if _is_real(av) else av
+        bv = np.float64(bv) if _is_real(bv) else bv
         if _is_real(av) and _is_real(bv):
             with np.errstate(all="ignore"):
-                z = float(getattr(np, rule.numpy_name)(av, bv)) if rule.numpy_name \
-                    else rule.value(float(av), float(bv))
+                z = np.float64(getattr(np, rule.numpy_name)(av, bv)) if rule.numpy_name \
+                    else np.float64(rule.value(float(av), float(bv)))
         else:
             z = rule.generic(av, bv)
         with np.errstate(all="ignore"):
@@ -402,6 +408,8 @@ def _truediv(a, b):
 
 def _pow(a, b):
     tag, av, ap, bv, bp = _split(a, b)
+    av = np.float64(av) if _is_real(av) else av
+    bv = np.float64(bv) if _is_real(bv) else bv
     z = _pow_values(av, bv)
     if ap is not None:
         # d/da a**b = b * a**(b - 1); exactly 0 for b == 0 (even at a == 0)

@@ -1,0 +1,51 @@
+"""Test functions shared by the test modules, written as users write them.
+
+Module-level and compiled once per process: Numba compiles are slow, so each
+function object is reused across tests (dualdiff caches drivers per function).
+"""
+
+import math
+
+import numpy as np
+
+from dualdiff.examples import (  # noqa: F401  (re-exported for the tests)
+    broyden, broyden_jacobian, example, example_derivative, rosenbrock, rosenbrock_gradient,
+)
+
+
+def branchy(x):
+    """Branches on the data: x_i² where x_i > 0, else -sin(x_i)."""
+    s = 0.0
+    for i in range(len(x)):
+        if x[i] > 0:
+            s += x[i] ** 2
+        else:
+            s -= math.sin(x[i])
+    return s
+
+
+def newton_sqrt(a):
+    """sqrt(a) by Newton's iteration: a while-loop with a data-dependent exit."""
+    x = a if a > 1.0 else 1.0
+    while abs(x * x - a) > 1e-15 * a:
+        x = 0.5 * (x + a / x)
+    return x
+
+
+def weighted_sum(x, w, c):
+    """Extra arguments: an array and a float."""
+    s = c
+    for i in range(len(x)):
+        s += w[i] * math.tanh(x[i])
+    return s
+
+
+def iterate_and_collect(x):
+    """Iteration over the dual array and a tuple output."""
+    total = 0.0
+    biggest = x[0]
+    for xi in x:
+        total += xi * xi
+        if xi > biggest:
+            biggest = xi
+    return (total, biggest, 3.0)

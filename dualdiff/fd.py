@@ -31,7 +31,23 @@ coordinates, absolute ones near zero).  This gives ``2 sqrt(eps)`` for forward,
 ``(3 eps)**(1/3)`` for central and ``(11.25 eps)**(1/5)`` for central4
 differences.  Steps are rounded so that ``x + h`` is exact (``h = (x+h) - x``).
 When a coordinate is small *and* ``f`` varies on that small scale (physical
-units), pass ``scale`` (typical magnitudes) or ``step``.
+units), pass ``scale`` (typical magnitudes) or ``step``.  Hessians use the
+same rule for their second-derivative stencils (``h ~ noise**(1/(p+2))``).
+
+Richardson extrapolation starts at ``h0 = 0.1 * max(|x_i|, scale_i)`` and
+halves the step, extrapolating each new central difference through Neville's
+tableau.  Every entry carries a propagated bound on its rounding error; the
+entry whose distance to its neighbours plus rounding bound is smallest wins,
+and that sum is the error estimate.  Steps stop once rounding alone exceeds
+the best estimate; leading steps that give non-finite values (the step left
+f's domain) are skipped.  The estimate bounded the true error on every smooth
+test function tried (see tests), typically by a factor 10-30.  Like any
+sampling method it can be fooled by functions that oscillate on a scale much
+shorter than ``h0`` (aliasing); pass a smaller ``step`` for those.
+
+The complex step needs ``f`` to be analytic in the code path taken: ``abs``,
+``conj`` or ``real`` silently break it; ``math`` functions, ``float()`` or
+assignment into float arrays are detected and reported.
 
 Every public function returns float64 results (NumPy scalars for scalar
 outputs) and, with ``full_output=True``, a pair ``(result, info)`` where
@@ -101,11 +117,19 @@ class FDInfo:
         the chosen entry to its two neighbours plus a propagated bound on
         rounding (tested to bound the true error on smooth functions).  For
         the other methods: from a second evaluation at twice the step,
-        ``|D(h) - D(2h)| / (2**p - 1)``, plus the rounding bound
-        ``R * noise * (max|f| + |x| |f'|) / h**m`` (an estimate, not a
-        bound; it doubles the number of calls).
+        twice the Richardson estimate ``|D(h) - D(2h)| / (2**p - 1)``, plus
+        the rounding bound ``R * noise * (max|f| + |x| |f'|) / h**m`` (an
+        estimate, not a bound; it doubles the number of calls).
     n_calls : int
         Number of calls of ``f``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualdiff import fd
+    >>> g, info = fd.gradient(lambda x: x @ x, [1.0, 2.0], full_output=True)
+    >>> info.method, info.error_estimate.shape, info.n_calls
+    ('central', (2,), 8)
     """
 
     method: str
@@ -130,6 +154,14 @@ class ErrorCurve:
         Absolute error (max over outputs) of each method at each step.
     auto_steps : dict of str to float
         The step each method would choose automatically.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualdiff import fd
+    >>> data = fd.error_vs_step(np.exp, 0.0, reference=1.0, steps=[1e-3, 1e-6])
+    >>> sorted(data.errors), data.steps.tolist()
+    (['central', 'complex', 'forward'], [1e-06, 0.001])
     """
 
     x: float
@@ -452,7 +484,7 @@ def _plain_estimate(call, x, h, st, noise, xmag, hc=None, direction=None):
     d2, mag2 = _stencil_sweep(call, x, h2, st, xmag, hc2, direction, cache)
     if st.deriv == 0:  # complex step: O(hc**2) truncation, no cancellation
         return d1, np.abs(d1 - d2) / 3.0 + 2.0 * noise * np.abs(d1)
-    trunc = np.abs(d1 - d2) / (2.0 ** st.accuracy - 1.0)
+    trunc = 2.0 * np.abs(d1 - d2) / (2.0 ** st.accuracy - 1.0)
     return d1, trunc + _rounding(st, noise, np.maximum(mag1, mag2), h)
 
 
@@ -509,7 +541,7 @@ def _ridders(estimate_at, ratio=_RICH_RATIO, max_rows=_RICH_MAX_ROWS):
 # Shared driver for derivatives along directions
 # ---------------------------------------------------------------------------
 
-def _first_order(call, x, method, step, scale, noise, full_output,
+def _along(call, x, method, step, scale, noise, full_output,
                  direction=None, deriv=1):
     """Derivatives of order ``deriv`` along each coordinate (or along
     ``direction``).  Returns (D, error estimate or None, steps)."""
@@ -536,7 +568,8 @@ def _first_order(call, x, method, step, scale, noise, full_output,
                                     cache)
             return d, _rounding(st, noise, mag, h)
 
-        d, err = _ridders(at)
+        with np.errstate(all="ignore"):  # the first steps may leave f's domain
+            d, err = _ridders(at)
         return d, err, h0
 
     hc = None
@@ -623,7 +656,7 @@ def derivative(f, x, args=(), method="central", step=None, order=1, *,
     x = _as_scalar(x)
     call = _Caller(f, args, scalar_input=True,
                    complex_step=method == "complex")
-    d, err, steps = _first_order(call, x, method, step, scale, noise,
+    d, err, steps = _along(call, x, method, step, scale, noise,
                                  full_output, deriv=int(order))
     value = _scalar_or_array(d[0])
     err = None if err is None else _scalar_or_array(err[0])
@@ -675,7 +708,7 @@ def gradient(f, x, args=(), method="central", step=None, *, scale=None,
     x = _as_vector(x)
     call = _Caller(f, args, scalar_input=False,
                    complex_step=method == "complex")
-    d, err, steps = _first_order(call, x, method, step, scale, noise,
+    d, err, steps = _along(call, x, method, step, scale, noise,
                                  full_output)
     if d.ndim > 1 and d[0].size != 1:
         raise ValueError(f"gradient needs a scalar-valued f, but f returned "
@@ -718,7 +751,7 @@ def jacobian(f, x, args=(), method="central", step=None, *, scale=None,
     x = _as_vector(x)
     call = _Caller(f, args, scalar_input=False,
                    complex_step=method == "complex")
-    d, err, steps = _first_order(call, x, method, step, scale, noise,
+    d, err, steps = _along(call, x, method, step, scale, noise,
                                  full_output)
     jac = d.reshape(x.size, -1).T.copy()
     err = None if err is None else err.reshape(x.size, -1).T.copy()
@@ -773,7 +806,7 @@ def jvp(f, x, v, args=(), method="central", step=None, *, scale=None,
     if step is not None and np.ndim(step) != 0:
         raise ValueError(f"step for jvp must be a scalar (the step along v), "
                          f"got shape {np.shape(step)}")
-    d, err, steps = _first_order(call, x, method, step, scale, noise,
+    d, err, steps = _along(call, x, method, step, scale, noise,
                                  full_output, direction=v)
     err = None if err is None else _scalar_or_array(err[0])
     return _finish(_scalar_or_array(d[0]), err, method, steps, call,
@@ -792,19 +825,23 @@ def _tensor_terms(n, st):
     for i in range(n):
         for j in range(i, n):
             entry = {}
-            for oi, wi in zip(st.offsets, st.weights):
-                for oj, wj in zip(st.offsets, st.weights):
+            for oi, wi in zip(st.offsets, st.exact):
+                for oj, wj in zip(st.offsets, st.exact):
                     if i == j:
                         key = ((i, oi + oj),) if oi + oj else ()
                     else:
                         key = tuple((c, o) for c, o in ((i, oi), (j, oj)) if o)
-                    entry[key] = entry.get(key, 0.0) + wi * wj
-            terms[i, j] = {k: w for k, w in entry.items() if w != 0}
+                    entry[key] = entry.get(key, 0) + wi * wj
+            terms[i, j] = {k: float(w) for k, w in entry.items() if w != 0}
     return terms
 
 
-def _tensor_hessian(call, x, h, terms, values):
-    """H_ij = sum w f(point) / (h_i h_j) with a shared cache of values."""
+def _tensor_hessian(call, x, h, terms, values, diag):
+    """H_ij = sum w f(point) / (h_i h_j) with a shared cache of values.
+
+    Also returns, for rounding estimates, ``max |f| + |x_i g_i| + |x_j g_j|``
+    over each entry's points, with the slopes ``g`` estimated from the
+    diagonal points (``diag`` is the diagonal stencil)."""
     n = x.size
     hess = np.empty((n, n))
     peak = np.zeros((n, n))
@@ -824,7 +861,12 @@ def _tensor_hessian(call, x, h, terms, values):
             peak[i, j] = max(peak[i, j], abs(values[key]))
         hess[i, j] = hess[j, i] = acc / (h[i] * h[j])
         peak[j, i] = peak[i, j]
-    return hess, peak
+    slopes = np.array([
+        sum(w * values[((i, o),) if o else ()]
+            for o, w in zip(diag.offsets, diag.slope)) / h[i]
+        for i in range(n)])
+    xg = np.abs(x * slopes)
+    return hess, peak + xg[:, None] + xg[None, :]
 
 
 def _complex_hessian(f, x, args, step, sc, noise, full_output):
@@ -836,7 +878,7 @@ def _complex_hessian(f, x, args, step, sc, noise, full_output):
     hc = _COMPLEX_STEP * sc
 
     def grad(y):
-        d = _first_order(call, y, "complex", hc, None, noise, False)[0]
+        d = _along(call, y, "complex", hc, None, noise, False)[0]
         if d[0].size != 1:
             raise ValueError(f"hessian needs a scalar-valued f, but f "
                              f"returned shape {call.shape}")
@@ -907,29 +949,30 @@ def hessian(f, x, args=(), method="central", step=None, *, scale=None,
 
     st = _stencil("central" if method == "richardson" else method, 1)
     terms = _tensor_terms(x.size, st)
+    diag = _square(st)
     if method == "richardson":
         h0 = _RICH_FIRST_STEP * sc if user is None else user
 
         def at(j):
             h = _representable(x, h0 / _RICH_RATIO ** j)
-            hess, peak = _tensor_hessian(call, x, h, terms, {})
-            return hess, st.rounding ** 2 * noise_ * peak / np.outer(h, h)
+            hess, mag = _tensor_hessian(call, x, h, terms, {}, diag)
+            return hess, st.rounding ** 2 * noise_ * mag / np.outer(h, h)
 
-        hess, err = _ridders(at)
+        with np.errstate(all="ignore"):  # the first steps may leave f's domain
+            hess, err = _ridders(at)
         hess, err = 0.5 * (hess + hess.T), np.maximum(err, err.T)
         return _finish(hess, err, method, h0, call, full_output)
 
-    diag = _square(st)
     h = _step_factor(diag, noise_) * sc if user is None else user
     h = _representable(x, h)
-    hess, peak = _tensor_hessian(call, x, h, terms, {})
+    hess, mag = _tensor_hessian(call, x, h, terms, {}, diag)
     if not full_output:
         return hess
-    hess2, peak2 = _tensor_hessian(call, x, _representable(x, 2.0 * h),
-                                   terms, {})
-    rounding = st.rounding ** 2 * noise_ * np.maximum(peak, peak2) / np.outer(
+    hess2, mag2 = _tensor_hessian(call, x, _representable(x, 2.0 * h),
+                                  terms, {}, diag)
+    rounding = st.rounding ** 2 * noise_ * np.maximum(mag, mag2) / np.outer(
         h, h)
-    err = np.abs(hess - hess2) / (2.0 ** st.accuracy - 1.0) + rounding
+    err = 2.0 * np.abs(hess - hess2) / (2.0 ** st.accuracy - 1.0) + rounding
     return _finish(hess, err, method, h, call, full_output)
 
 

@@ -216,3 +216,175 @@ def input_type(kind, n_lanes):
     if kind == "scalar":
         return dual, dual
     return DualArrayType(dual, 1, "C"), dual
+
+
+# ---------------------------------------------------------------------------
+# Second-order drivers: nested duals Dual[Dual[float64, N1], N2]
+# ---------------------------------------------------------------------------
+# Row of one element (flattened depth-first, W = N1 + 1 floats per inner dual):
+#   [v, d_0 .. d_{N1-1},  then for each outer lane j: e_j, c_{0j} .. c_{N1-1,j}]
+# so the inner partial i sits in column 1 + i, the outer partial j in column
+# (j + 1) * W and the cross term d2/(dx_i dx_j) in column (j + 1) * W + 1 + i.
+# {N1}, {N2}: lanes of the inner and outer dual; {W} = N1 + 1; {K} = width.
+
+# The Hessian by blocks (I, J), I <= J, of N1 = N2 = N inputs each: the inner
+# lanes are seeded with the identity on block I, the outer lanes on block J.
+# Entry (a, b) with a <= b is always read from the sweep with a in the inner
+# and b in the outer lanes, and mirrored, so the result is exactly symmetric.
+_HESSIAN = """
+def driver(x, args):
+    n = x.shape[0]
+    data = np.zeros((n, {K}))
+    for i in range(n):
+        data[i, 0] = x[i]
+    proto = {proto}
+    blocks = (n + {N1} - 1) // {N1}
+    m = -1
+    value = np.empty(0)
+    grad = np.empty((0, n))
+    hess = np.empty((0, n, n))
+    shape = np.empty(0, np.int64)
+    for I in range(blocks):
+        for J in range(I, blocks):
+            for k in range({N1}):
+                if I * {N1} + k < n:
+                    data[I * {N1} + k, 1 + k] = 1.0
+                if J * {N1} + k < n:
+                    data[J * {N1} + k, (k + 1) * {W}] = 1.0
+            y = f(wrap_dual_array(data, proto), *args)
+            flat = to_flat(y, proto)
+            if m < 0:
+                m = flat.shape[0]
+                shape = out_shape(y)
+                value = np.empty(m)
+                grad = np.empty((m, n))
+                hess = np.empty((m, n, n))
+                for r in range(m):
+                    value[r] = flat[r, 0]
+            elif flat.shape[0] != m:
+                raise ValueError("f returned a different number of outputs on another sweep")
+            for r in range(m):
+                for i in range({N1}):
+                    a = I * {N1} + i
+                    if a >= n:
+                        break
+                    if I == J:
+                        grad[r, a] = flat[r, 1 + i]
+                    for j in range({N1}):
+                        b = J * {N1} + j
+                        if b >= n:
+                            break
+                        if a <= b:
+                            h = flat[r, (j + 1) * {W} + 1 + i]
+                            hess[r, a, b] = h
+                            hess[r, b, a] = h
+            for k in range({N1}):
+                if I * {N1} + k < n:
+                    data[I * {N1} + k, 1 + k] = 0.0
+                if J * {N1} + k < n:
+                    data[J * {N1} + k, (k + 1) * {W}] = 0.0
+    return value, grad, hess, shape
+"""
+
+# H v by chunks of N1 inputs: inner lanes seeded with the identity on the
+# chunk, the single outer lane with v, so the cross terms are d(grad_i . v).
+_HVP = """
+def driver(x, v, args):
+    n = x.shape[0]
+    data = np.zeros((n, {K}))
+    for i in range(n):
+        data[i, 0] = x[i]
+        data[i, {W}] = v[i]
+    proto = {proto}
+    m = -1
+    value = np.empty(0)
+    grad = np.empty((0, n))
+    hv = np.empty((0, n))
+    shape = np.empty(0, np.int64)
+    for start in range(0, n, {N1}):
+        for k in range({N1}):
+            if start + k < n:
+                data[start + k, 1 + k] = 1.0
+        y = f(wrap_dual_array(data, proto), *args)
+        flat = to_flat(y, proto)
+        if m < 0:
+            m = flat.shape[0]
+            shape = out_shape(y)
+            value = np.empty(m)
+            grad = np.empty((m, n))
+            hv = np.empty((m, n))
+            for r in range(m):
+                value[r] = flat[r, 0]
+        elif flat.shape[0] != m:
+            raise ValueError("f returned a different number of outputs on another sweep")
+        for r in range(m):
+            for k in range({N1}):
+                if start + k < n:
+                    grad[r, start + k] = flat[r, 1 + k]
+                    hv[r, start + k] = flat[r, {W} + 1 + k]
+        for k in range({N1}):
+            if start + k < n:
+                data[start + k, 1 + k] = 0.0
+    return value, grad, hv, shape
+"""
+
+# One sweep with given seed matrices (n, N1) for the inner and (n, N2) for the
+# outer lanes; returns the flat (m, K) result (vT H v uses N1 = N2 = 1).
+_SEEDED2 = """
+def driver(x, inner, outer, args):
+    n = x.shape[0]
+    data = np.zeros((n, {K}))
+    for i in range(n):
+        data[i, 0] = x[i]
+        for k in range({N1}):
+            data[i, 1 + k] = inner[i, k]
+        for j in range({N2}):
+            data[i, (j + 1) * {W}] = outer[i, j]
+    proto = {proto}
+    y = f(wrap_dual_array(data, proto), *args)
+    return to_flat(y, proto), out_shape(y)
+"""
+
+# A scalar x: the same seeds, as tuples of one row each.
+_SCALAR2 = """
+def driver(x, inner, outer, args):
+    proto = {proto}
+    y = f(make_dual(make_dual(x, ({inner_items},), 0), ({outer_items},), 0), *args)
+    return to_flat(y, proto), out_shape(y)
+"""
+
+_SECOND_TEMPLATES = {"hessian": _HESSIAN, "hvp": _HVP, "seeded2": _SEEDED2,
+                     "scalar2": _SCALAR2}
+
+
+def _nested_proto(n_inner, n_outer):
+    zeros = ", ".join(["0.0"] * n_inner)
+    inner = f"make_dual(0.0, ({zeros},), 0)"
+    outer = ", ".join([inner] * n_outer)
+    return f"make_dual({inner}, ({outer},), 0)"
+
+
+def build_second_driver(dispatcher, kind, n_inner, n_outer):
+    """Compile-on-first-call second-order driver (kinds: ``_SECOND_TEMPLATES``)."""
+    zeros = ", ".join(["0.0"] * n_inner)
+    inner_items = ", ".join(f"inner[0, {k}]" for k in range(n_inner))
+    outer_items = ", ".join(f"make_dual(outer[0, {j}], ({zeros},), 0)" for j in range(n_outer))
+    src = _SECOND_TEMPLATES[kind].format(
+        N1=n_inner, N2=n_outer, W=n_inner + 1, K=(n_inner + 1) * (n_outer + 1),
+        proto=_nested_proto(n_inner, n_outer), inner_items=inner_items,
+        outer_items=outer_items)
+    namespace = {"np": np, "f": dispatcher, "make_dual": make_dual,
+                 "wrap_dual_array": wrap_dual_array, "to_flat": to_flat,
+                 "out_shape": out_shape}
+    name = f"<dualdiff driver {kind} N1={n_inner} N2={n_outer}>"
+    exec(compile(src, name, "exec"), namespace)
+    return numba.njit(namespace["driver"])
+
+
+def second_input_type(kind, n_inner, n_outer):
+    """The Numba type the user's function receives in a second-order sweep,
+    and the nested dual type of its elements."""
+    dual = DualType(DualType(types.float64, n_inner), n_outer)
+    if kind == "scalar2":
+        return dual, dual
+    return DualArrayType(dual, 1, "C"), dual

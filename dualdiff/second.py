@@ -1,0 +1,406 @@
+"""Second-order forward mode: hessian, hvp, vhv and second derivatives.
+
+Every operator here runs the user's function on nested duals
+``Dual[Dual[float64, N1], N2]`` (forward over forward): the inner lanes carry
+first derivatives along one set of seeds, the outer lanes along another, and
+the inner partials of the outer partials are the second derivatives between
+the two.
+
+* :func:`hessian` fills the matrix by blocks of ``N`` inputs, only the blocks
+  on or above the diagonal (``k (k + 1) / 2`` sweeps for ``k`` blocks), and
+  mirrors them, so the result is exactly symmetric.
+* :func:`hvp` seeds the inner lanes with the identity on a chunk and the one
+  outer lane with ``v`` (``n / N`` sweeps); :func:`vhv` seeds both lanes with
+  ``v`` (one sweep).
+* ``derivative(f, x, order=2)`` is one sweep of the scalar hyper-dual
+  ``Dual[Dual[float64, 1], 1]``.
+
+When Numba cannot compile the function, the same sweeps run on Python-side
+nested :class:`~dualdiff.dual.Dual` numbers (inner tag lower than the outer
+one), with the same one-line :class:`~dualdiff.forward.FallbackWarning` as
+the first-order operators.
+"""
+
+import functools
+import math
+
+import numpy as np
+
+from ._drivers import build_second_driver, describe_output, second_input_type
+from ._numba_compat import NumbaError, numba
+from .dual import Dual
+from .forward import (
+    _TAGS, _as_scalar, _as_vector, _check_args, _check_callable, _curry, _first_line,
+    _holds_duals, _is_nested, _scalar_value, _target, choose_chunk,
+)
+
+__all__ = ["hessian", "value_gradient_and_hessian", "hvp", "vhv", "second_derivative",
+           "choose_hessian_chunk", "MAX_AUTO_HESSIAN_CHUNK"]
+
+#: Largest block (inputs per lane group) chosen automatically for Hessians.
+#: Measured first-call compile of Rosenbrock's Hessian (user function on
+#: Dual[Dual[float64, N], N] + driver), CPU seconds in a fresh process after
+#: the first-order path was warmed up (Numba 0.68, 2 shared, loaded cores;
+#: wall time was 1-2x that):  N = 2: 1.7 s,  N = 4: 2.1 s,  N = 8: 8-13 s.
+#: Cold, including the first-order machinery: N = 2: 2.6 s, N = 4: 3.2 s.
+#: An element holds (N + 1)^2 floats, so the generated code grows with N^2
+#: and N = 8 falls off a cliff; 4 is the largest keeping the increment near
+#: 2 s.  The work is ~n^2 / 2 function costs whatever N (k (k + 1) / 2 sweeps
+#: for k = n / N blocks, each ~N^2 times the function), so N only trades
+#: compile time against per-sweep overhead (n = 200: ~10 ms for N = 2, 4, 8).
+MAX_AUTO_HESSIAN_CHUNK = 4
+
+
+# ===========================================================================
+# Chunk choice and compiled drivers
+# ===========================================================================
+
+def choose_hessian_chunk(n, chunk=None):
+    """Inputs per block for an ``n``-input Hessian: balanced blocks of at most
+    :data:`MAX_AUTO_HESSIAN_CHUNK` (or the validated user ``chunk``).
+
+    Examples
+    --------
+    >>> from dualdiff.second import choose_hessian_chunk
+    >>> choose_hessian_chunk(2), choose_hessian_chunk(10), choose_hessian_chunk(50)
+    (2, 4, 4)
+    """
+    if chunk is not None:
+        return choose_chunk(n, chunk)
+    blocks = math.ceil(n / MAX_AUTO_HESSIAN_CHUNK)
+    return math.ceil(n / blocks)
+
+
+def _compiled(target, kind, n_inner, n_outer, args):
+    """The compiled second-order driver, or None when the Python path must be
+    used (the pattern of :func:`dualdiff.forward._compiled_driver`)."""
+    if target.fallback_reason is not None:
+        return None
+    try:
+        argtypes = tuple(numba.typeof(a) for a in args)
+    except (ValueError, TypeError, NumbaError) as exc:
+        target.use_fallback(f"an argument in args has no Numba type: {_first_line(exc)}")
+        return None
+    key = ("second", kind, n_inner, n_outer, argtypes)
+    driver = target.drivers.get(key)
+    if driver is not None:
+        return driver
+    in_type, proto = second_input_type(kind, n_inner, n_outer)
+    dispatcher = target.get_dispatcher()
+    signature = (in_type,) + argtypes
+    try:
+        dispatcher.compile(signature)
+    except Exception as exc:  # any failure to compile: the Python path still works
+        target.use_fallback(_first_line(exc))
+        return None
+    problem = describe_output(dispatcher.overloads[signature].signature.return_type, proto)
+    if problem is not None:
+        raise TypeError(f"f must return a real number, a dual number, an array, or a "
+                        f"tuple/list of numbers; it returned {problem}")
+    driver = target.drivers[key] = build_second_driver(dispatcher, kind, n_inner, n_outer)
+    return driver
+
+
+def _use_compiled(x, f, args):
+    return not _is_nested(x) and not _holds_duals(f, args)
+
+
+# ===========================================================================
+# The Python path: one sweep on nested Python duals
+# ===========================================================================
+
+def _split_at(y, tag, n_lanes):
+    """(value, partials) of ``y`` at the level ``tag``; a constant at that
+    level has zero partials."""
+    if isinstance(y, Dual) and y.tag == tag and len(y.partials):
+        return y.value, y.partials
+    if isinstance(y, Dual) and y.tag == tag:
+        return y.value, np.zeros(n_lanes)
+    return y, np.zeros(n_lanes)
+
+
+def _python_input(x, inner, outer, t_in, t_out):
+    n1, n2 = inner.shape[1], outer.shape[1]
+
+    def element(xi, s_in, s_out):
+        value = Dual._make(xi, s_in.copy(), t_in)
+        partials = np.empty(n2, dtype=object)
+        for j in range(n2):
+            partials[j] = Dual._make(s_out[j], np.zeros(n1), t_in)
+        return Dual._make(value, partials, t_out)
+
+    if np.ndim(x) == 0:
+        return element(x, inner[0], outer[0])
+    xin = np.empty(len(x), dtype=object)
+    for i in range(len(x)):
+        xin[i] = element(x[i], inner[i], outer[i])
+    return xin
+
+
+def _python_items(y):
+    if isinstance(y, (Dual, int, float, np.integer, np.floating)) and not isinstance(y, bool):
+        return [y], ()
+    if isinstance(y, np.ndarray) and y.dtype.kind in "biufO":
+        return list(y.ravel()), y.shape
+    if isinstance(y, (tuple, list)) and len(y) > 0:
+        return list(y), (len(y),)
+    raise TypeError("f must return a real number, a dual number, an array, or a "
+                    f"tuple/list of numbers; it returned {type(y).__name__}")
+
+
+def _python_sweep2(target, x, inner, outer, args):
+    """(values (m,), d_inner (m, N1), d_outer (m, N2), cross (m, N1, N2), shape)."""
+    t_in = next(_TAGS)
+    t_out = next(_TAGS)  # larger: the outer number (see dual.py, "Nesting and tags")
+    n1, n2 = inner.shape[1], outer.shape[1]
+    y = target.get_python()(_python_input(x, inner, outer, t_in, t_out), *args)
+    items, shape = _python_items(y)
+    m = len(items)
+    values = np.empty(m, dtype=object)
+    d_inner = np.zeros((m, n1), dtype=object)
+    d_outer = np.zeros((m, n2), dtype=object)
+    cross = np.zeros((m, n1, n2), dtype=object)
+    for r, item in enumerate(items):
+        if not isinstance(item, (Dual, int, float, np.integer, np.floating)):
+            raise TypeError("f must return real numbers or dual numbers; one output is "
+                            f"a {type(item).__name__}")
+        value, outer_parts = _split_at(item, t_out, n2)
+        values[r], d_inner[r] = _split_at(value, t_in, n1)
+        for j in range(n2):
+            d_outer[r, j], cross[r, :, j] = _split_at(outer_parts[j], t_in, n1)
+    arrays = [values, d_inner, d_outer, cross]
+    if not any(isinstance(v, Dual) for a in arrays for v in a.ravel()):
+        arrays = [a.astype(np.float64) for a in arrays]
+    return (*arrays, shape)
+
+
+def _mirror_upper(cross):
+    """Exactly symmetric Hessians from (m, n, n) cross terms [inner a, outer b]:
+    entry (a, b), a <= b, is kept and mirrored (the compiled drivers' rule)."""
+    upper = np.triu(np.ones(cross.shape[1:], dtype=bool))
+    out = np.where(upper, cross, np.swapaxes(cross, 1, 2))
+    return out
+
+
+# ===========================================================================
+# Sweeps shared by the public functions
+# ===========================================================================
+
+def _full_hessian(f, x, args, chunk):
+    """(values (m,), gradients (m, n), hessians (m, n, n), shape)."""
+    target = _target(f)
+    n = len(x)
+    driver = None
+    if _use_compiled(x, f, args):
+        size = choose_hessian_chunk(n, chunk)
+        driver = _compiled(target, "hessian", size, size, args)
+    if driver is None:
+        eye = np.eye(n)
+        values, grad, _, cross, shape = _python_sweep2(target, x, eye, eye, args)
+        return values, grad, _mirror_upper(cross), shape
+    values, grad, hess, shape = driver(x, args)
+    return values, grad, hess, tuple(shape)
+
+
+def _seeded2(f, x, inner, outer, args, scalar):
+    """One sweep with inner and outer seed matrices: (values, d_inner, d_outer,
+    cross, shape) as in :func:`_python_sweep2`."""
+    target = _target(f)
+    n1, n2 = inner.shape[1], outer.shape[1]
+    driver = None
+    if _use_compiled(x, f, args):
+        driver = _compiled(target, "scalar2" if scalar else "seeded2", n1, n2, args)
+    if driver is None:
+        return _python_sweep2(target, x, inner, outer, args)
+    flat, shape = driver(x, inner, outer, args)
+    m, w = flat.shape[0], n1 + 1
+    rows = flat.reshape(m, n2 + 1, w)  # [outer level][inner level]
+    return (rows[:, 0, 0].copy(), rows[:, 0, 1:].copy(), rows[:, 1:, 0].copy(),
+            np.swapaxes(rows[:, 1:, 1:], 1, 2).copy(), tuple(shape))
+
+
+def _scalar_output(what, shape):
+    if shape != ():
+        raise ValueError(f"{what} needs f to return a scalar; it returned shape {shape}")
+
+
+# ===========================================================================
+# Public API
+# ===========================================================================
+
+def value_gradient_and_hessian(f, x=None, args=(), chunk=None):
+    """Value, gradient and Hessian of a scalar function, from the same sweeps.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x, *args) -> scalar`` with ``x`` a 1-D array, written as for Numba.
+    x : array_like, optional
+        1-D point.  Omit it to get a function of ``x`` back.
+    args : tuple
+        Extra arguments for ``f``.
+    chunk : int, optional
+        Inputs per block (default: balanced blocks of at most
+        :data:`MAX_AUTO_HESSIAN_CHUNK`).  ``k`` blocks take ``k (k + 1) / 2``
+        sweeps.
+
+    Returns
+    -------
+    value : float
+    gradient : ndarray, shape (n,)
+    hessian : ndarray, shape (n, n), exactly symmetric
+
+    Examples
+    --------
+    >>> import numpy as np, dualdiff as dd
+    >>> dd.value_gradient_and_hessian(lambda x: x[0] ** 2 * x[1], np.array([1.0, 2.0]))
+    (2.0, array([4., 1.]), array([[4., 2.],
+           [2., 0.]]))
+    """
+    if x is None:
+        return _curry(value_gradient_and_hessian, f, args, chunk=chunk)
+    _check_callable(f)
+    _check_args(args)
+    x = _as_vector(x)
+    values, grad, hess, shape = _full_hessian(f, x, args, chunk)
+    _scalar_output("hessian", shape)
+    return _scalar_value(values, shape), grad[0], hess[0]
+
+
+def hessian(f, x=None, args=(), chunk=None):
+    """Hessian of a scalar function of a vector, exactly symmetric.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x, *args) -> scalar`` with ``x`` a 1-D array, written as for Numba.
+    x : array_like, optional
+        1-D point.  Omit it to get a function ``(x, *args) -> hessian``, usable
+        as ``scipy.optimize.minimize(hess=...)``.
+    args : tuple
+        Extra arguments for ``f``.
+    chunk : int, optional
+        Inputs per block (see :func:`value_gradient_and_hessian`).
+
+    Returns
+    -------
+    ndarray, shape (n, n)
+
+    Examples
+    --------
+    >>> import numpy as np, dualdiff as dd
+    >>> dd.hessian(lambda x: x[0] ** 3 + x[0] * x[1], np.array([1.0, 2.0]))
+    array([[6., 1.],
+           [1., 0.]])
+    """
+    if x is None:
+        return _curry(hessian, f, args, chunk=chunk)
+    return value_gradient_and_hessian(f, x, args=args, chunk=chunk)[2]
+
+
+def _vector_pair(x, v):
+    x = _as_vector(x)
+    v = _as_vector(v, "v")
+    if v.shape != x.shape:
+        raise ValueError(f"v must have the shape of x {x.shape}, got {v.shape}")
+    return x, v
+
+
+def hvp(f, x=None, v=None, args=(), chunk=None):
+    """Hessian-vector product ``H v`` without forming ``H``.
+
+    Forward over forward: the outer lane is seeded with ``v``, the inner
+    lanes with the identity on a chunk of inputs, so each sweep gives a chunk
+    of the gradient of ``grad f . v`` (``n / chunk`` sweeps).
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x, *args) -> scalar``.
+    x, v : array_like, optional
+        Point and direction (1-D, same shape).  Omit both to get a function
+        ``(x, v, *args) -> H v``: SciPy's ``hessp(x, p, *args)`` convention.
+    args : tuple
+    chunk : int, optional
+        Inputs per sweep (default: balanced chunks of at most 8).
+
+    Returns
+    -------
+    ndarray, shape (n,)
+
+    Examples
+    --------
+    >>> import numpy as np, dualdiff as dd
+    >>> dd.hvp(lambda x: x[0] ** 2 * x[1], np.array([1.0, 2.0]), np.array([1.0, 0.0]))
+    array([4., 2.])
+    """
+    if x is None:
+        return _curry_hvp(f, args, chunk)
+    _check_callable(f)
+    _check_args(args)
+    if v is None:
+        raise TypeError("hvp needs a direction v shaped like x")
+    x, v = _vector_pair(x, v)
+    target = _target(f)
+    driver = None
+    if _use_compiled(x, f, args):
+        driver = _compiled(target, "hvp", choose_chunk(len(x), chunk), 1, args)
+    if driver is None:
+        values, _, _, cross, shape = _python_sweep2(target, x, np.eye(len(x)),
+                                                    v.reshape(-1, 1), args)
+        hv = cross[:, :, 0]
+    else:
+        values, _, hv, shape = driver(x, v, args)
+        shape = tuple(shape)
+    _scalar_output("hvp", shape)
+    return hv[0]
+
+
+def _curry_hvp(f, args, chunk):
+    _check_callable(f)
+    _check_args(args)
+
+    @functools.wraps(f)
+    def curried(x, v, *call_args):
+        return hvp(f, x, v, args=call_args if call_args else args, chunk=chunk)
+
+    curried.__name__ = curried.__qualname__ = f"hvp_of_{getattr(f, '__name__', 'f')}"
+    curried.__doc__ = f"hvp of {getattr(f, '__name__', 'f')}; call as (x, v, *args)."
+    return curried
+
+
+def vhv(f, x, v, args=()):
+    """The quadratic form ``v^T H v`` in one sweep of scalar hyper-duals.
+
+    Examples
+    --------
+    >>> import numpy as np, dualdiff as dd
+    >>> dd.vhv(lambda x: x[0] ** 2 * x[1], np.array([1.0, 2.0]), np.array([1.0, 1.0]))
+    8.0
+    """
+    _check_callable(f)
+    _check_args(args)
+    x, v = _vector_pair(x, v)
+    seeds = v.reshape(-1, 1)
+    values, _, _, cross, shape = _seeded2(f, x, seeds, seeds, args, scalar=False)
+    _scalar_output("vhv", shape)
+    return _scalar_value(cross[:, 0, 0], shape)
+
+
+def second_derivative(f, x, args=()):
+    """``f''(x)`` of a function of one real variable (scalar or vector valued):
+    one sweep of ``Dual[Dual[float64, 1], 1]``.  ``dd.derivative(f, x, order=2)``
+    calls this.
+
+    Examples
+    --------
+    >>> import dualdiff as dd
+    >>> dd.derivative(lambda x: x ** 3, 2.0, order=2)
+    12.0
+    """
+    _check_callable(f)
+    _check_args(args)
+    x = _as_scalar(x)
+    one = np.ones((1, 1))
+    values, _, _, cross, shape = _seeded2(f, x, one, one, args, scalar=True)
+    return _scalar_value(cross[:, 0, 0], shape)

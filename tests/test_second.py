@@ -1,0 +1,288 @@
+"""Second order: hessian, hvp, vhv and derivative(order=2) against closed forms,
+mpmath, the Python fallback, jacobian-of-gradient and SciPy's optimizers.
+
+Compiles are the cost here (each (function, block size) pair compiles once),
+so the problems are module-level and their sizes chosen to share block sizes:
+n = 4..50 all use blocks of 4 (MAX_AUTO_HESSIAN_CHUNK).
+"""
+
+import math
+import warnings
+
+import mpmath
+import numpy as np
+import pytest
+
+import dualdiff as dd
+from functions import example, rosenbrock, rosenbrock_gradient
+
+RNG = np.random.default_rng(20261122)
+
+
+# ---------------------------------------------------------------------------
+# Problems, as users write them, and their closed-form Hessians
+# ---------------------------------------------------------------------------
+
+def rosenbrock_hessian(x):
+    n = len(x)
+    H = np.zeros((n, n))
+    for i in range(n - 1):
+        H[i, i] += 1200.0 * x[i] ** 2 - 400.0 * x[i + 1] + 2.0
+        H[i, i + 1] = H[i + 1, i] = -400.0 * x[i]
+        H[i + 1, i + 1] += 200.0
+    return H
+
+
+def quadratic(x, A):
+    """½ xᵀ A x with loops (A not symmetric): H = (A + Aᵀ) / 2."""
+    s = 0.0
+    for i in range(len(x)):
+        for j in range(len(x)):
+            s += 0.5 * A[i, j] * x[i] * x[j]
+    return s
+
+
+def logsumexp_affine(x, A):
+    """log(sum(exp(A @ x))) with loops: H = Aᵀ (diag(p) - p pᵀ) A, p = softmax(A x)."""
+    s = 0.0
+    for i in range(A.shape[0]):
+        z = 0.0
+        for j in range(len(x)):
+            z += A[i, j] * x[j]
+        s += math.exp(z)
+    return math.log(s)
+
+
+def logsumexp_hessian(x, A):
+    z = A @ x
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    return A.T @ (np.diag(p) - np.outer(p, p)) @ A
+
+
+def mixed(x):
+    """exp, sin, log1p, atan2 and tanh of four variables."""
+    return (math.exp(x[0] * x[1]) * math.sin(x[2]) + math.log1p(x[1] ** 2 + x[3] ** 2)
+            + math.atan2(x[0], x[3]) * math.tanh(x[1] + x[2]))
+
+
+def mixed_mp(x0, x1, x2, x3):
+    return (mpmath.exp(x0 * x1) * mpmath.sin(x2) + mpmath.log1p(x1 ** 2 + x3 ** 2)
+            + mpmath.atan2(x0, x3) * mpmath.tanh(x1 + x2))
+
+
+def mixed_hessian_mpmath(x):
+    """Reference by mpmath's differentiation at 40 digits."""
+    n = len(x)
+    H = np.empty((n, n))
+    with mpmath.workdps(40):
+        point = [mpmath.mpf(float(v)) for v in x]
+        for i in range(n):
+            for j in range(i, n):
+                orders = [0] * n
+                orders[i] += 1
+                orders[j] += 1
+                H[i, j] = H[j, i] = float(mpmath.diff(mixed_mp, point, orders))
+    return H
+
+
+def with_table(x, table):
+    """A dict argument: Numba cannot type it, so the Python path runs."""
+    return table["scale"] * mixed(x)
+
+
+def example_with_table(x, table):
+    return table["scale"] * example(x)
+
+
+def assert_close(got, expected, rtol=1e-12):
+    scale = max(np.max(np.abs(expected)), 1e-300)
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol * scale)
+
+
+X_MIXED = np.array([0.3, -0.7, 1.1, 0.9])
+A_8 = RNG.normal(size=(6, 8)) * 0.5
+
+
+@pytest.fixture(scope="module")
+def mixed_reference():
+    return mixed_hessian_mpmath(X_MIXED)
+
+
+# ---------------------------------------------------------------------------
+# Hessians against closed forms
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n", [2, 10, 50])
+def test_rosenbrock_hessian(n):
+    x = RNG.uniform(-2, 2, n)
+    H = dd.hessian(rosenbrock, x)
+    assert_close(H, rosenbrock_hessian(x))
+    assert np.array_equal(H, H.T)
+
+
+def test_quadratic_hessian_is_the_symmetric_part():
+    A = RNG.normal(size=(7, 7))
+    H = dd.hessian(quadratic, RNG.normal(size=7), args=(A,))
+    assert_close(H, 0.5 * (A + A.T))
+    assert np.array_equal(H, H.T)
+
+
+def test_logsumexp_hessian():
+    x = RNG.normal(size=8)
+    H = dd.hessian(logsumexp_affine, x, args=(A_8,))
+    assert_close(H, logsumexp_hessian(x, A_8))
+    assert np.array_equal(H, H.T)
+
+
+def test_mixed_elementary_functions_against_mpmath(mixed_reference):
+    H = dd.hessian(mixed, X_MIXED)
+    assert_close(H, mixed_reference)
+    assert np.array_equal(H, H.T)
+
+
+def test_blocks_that_do_not_divide_n_and_explicit_chunks():
+    # n = 7 with blocks of 3: three blocks, the last one partial
+    x = RNG.uniform(-2, 2, 7)
+    H = dd.hessian(rosenbrock, x, chunk=3)
+    assert_close(H, rosenbrock_hessian(x))
+    assert np.array_equal(H, H.T)
+
+
+def test_value_gradient_and_hessian_from_the_same_sweeps():
+    x = RNG.uniform(-2, 2, 10)
+    value, grad, H = dd.value_gradient_and_hessian(rosenbrock, x)
+    assert value == pytest.approx(rosenbrock(x), rel=1e-15)
+    assert_close(grad, rosenbrock_gradient(x), rtol=1e-14)
+    assert_close(H, rosenbrock_hessian(x))
+
+
+def test_curried_hessian_and_hvp():
+    x = RNG.uniform(-2, 2, 10)
+    np.testing.assert_array_equal(dd.hessian(rosenbrock)(x), dd.hessian(rosenbrock, x))
+    H = dd.hessian(logsumexp_affine)(x[:8], A_8)  # SciPy's (x, *args)
+    np.testing.assert_array_equal(H, dd.hessian(logsumexp_affine, x[:8], args=(A_8,)))
+    v = RNG.normal(size=8)
+    assert_close(dd.hvp(logsumexp_affine)(x[:8], v, A_8), H @ v)
+
+
+def test_hessian_of_a_vector_function_is_a_value_error():
+    with pytest.raises(ValueError, match="scalar"):
+        dd.hessian(lambda x: (x[0] * x[1], x[0]), np.ones(2))
+
+
+# ---------------------------------------------------------------------------
+# Hessian-vector products and quadratic forms
+# ---------------------------------------------------------------------------
+
+def test_hvp_and_vhv_match_the_hessian(mixed_reference):
+    v = RNG.normal(size=4)
+    H = dd.hessian(mixed, X_MIXED)
+    assert_close(dd.hvp(mixed, X_MIXED, v), H @ v)
+    assert dd.vhv(mixed, X_MIXED, v) == pytest.approx(v @ mixed_reference @ v, rel=1e-12)
+
+
+def test_hvp_of_rosenbrock_in_chunks():
+    x = RNG.uniform(-2, 2, 10)
+    v = RNG.normal(size=10)
+    ref = rosenbrock_hessian(x)
+    assert_close(dd.hvp(rosenbrock, x, v, chunk=4), ref @ v)
+    assert dd.vhv(rosenbrock, x, v) == pytest.approx(v @ ref @ v, rel=1e-12)
+
+
+def test_hvp_rejects_a_direction_of_the_wrong_shape():
+    with pytest.raises(ValueError, match="shape of x"):
+        dd.hvp(rosenbrock, np.ones(3), np.ones(4))
+
+
+# ---------------------------------------------------------------------------
+# derivative(order=2)
+# ---------------------------------------------------------------------------
+
+def example_mp(t):
+    u = t ** 2 + mpmath.exp(t ** 2)
+    return mpmath.sqrt(u) + mpmath.cos(u)
+
+
+@pytest.mark.parametrize("x", [-1.3, -0.2, 0.0, 0.7, 1.5])
+def test_second_derivative_of_example_against_mpmath(x):
+    with mpmath.workdps(40):
+        expected = float(mpmath.diff(example_mp, mpmath.mpf(x), 2))
+    assert dd.derivative(example, x, order=2) == pytest.approx(expected, rel=1e-12)
+
+
+def sin_and_cube(t):
+    return (math.sin(t), t ** 3)
+
+
+def test_second_derivative_of_a_vector_function_and_curried_form():
+    np.testing.assert_allclose(dd.derivative(sin_and_cube, 0.4, order=2),
+                               [-math.sin(0.4), 2.4], rtol=1e-15)
+    d2 = dd.derivative(example, order=2)
+    assert d2(0.7) == dd.derivative(example, 0.7, order=2)
+
+
+def test_order_3_is_not_available():
+    with pytest.raises(NotImplementedError, match="order"):
+        dd.derivative(example, 0.5, order=3)
+
+
+# ---------------------------------------------------------------------------
+# The Python fallback gives the same numbers
+# ---------------------------------------------------------------------------
+
+def test_fallback_hessian_hvp_vhv_match_the_compiled_path(mixed_reference):
+    table = {"scale": 1.0}
+    with pytest.warns(dd.FallbackWarning, match="no Numba type"):
+        value, grad, H = dd.value_gradient_and_hessian(with_table, X_MIXED, args=(table,))
+    assert value == pytest.approx(mixed(X_MIXED), rel=1e-15)
+    assert_close(H, dd.hessian(mixed, X_MIXED))
+    assert_close(H, mixed_reference)
+    assert_close(grad, dd.gradient(mixed, X_MIXED), rtol=1e-14)
+    assert np.array_equal(H, H.T)
+    v = RNG.normal(size=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dd.FallbackWarning)
+        assert_close(dd.hvp(with_table, X_MIXED, v, args=(table,)), dd.hvp(mixed, X_MIXED, v))
+        assert dd.vhv(with_table, X_MIXED, v, args=(table,)) == pytest.approx(
+            dd.vhv(mixed, X_MIXED, v), rel=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::dualdiff.FallbackWarning")
+def test_fallback_second_derivative():
+    got = dd.derivative(example_with_table, 0.7, order=2, args=({"scale": 1.0},))
+    assert got == pytest.approx(dd.derivative(example, 0.7, order=2), rel=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# One mode against another: the Jacobian of the gradient
+# ---------------------------------------------------------------------------
+
+def gradient_of_mixed(x):
+    return dd.gradient(mixed, x)
+
+
+@pytest.mark.filterwarnings("ignore::dualdiff.FallbackWarning")
+def test_jacobian_of_gradient_agrees_with_hessian():
+    J = dd.jacobian(gradient_of_mixed, X_MIXED)
+    assert_close(J, dd.hessian(mixed, X_MIXED))
+
+
+# ---------------------------------------------------------------------------
+# SciPy's second-order optimizers
+# ---------------------------------------------------------------------------
+
+def test_minimize_rosenbrock_with_trust_exact():
+    from scipy.optimize import minimize
+    x0 = np.array([-1.2, 1.0, -1.2, 1.0])
+    result = minimize(rosenbrock, x0, jac=dd.gradient(rosenbrock), hess=dd.hessian(rosenbrock),
+                      method="trust-exact", options={"gtol": 1e-10})
+    np.testing.assert_allclose(result.x, np.ones(4), atol=1e-8)
+
+
+def test_minimize_rosenbrock_with_newton_cg_and_hvp():
+    from scipy.optimize import minimize
+    x0 = np.array([-1.2, 1.0, -1.2, 1.0])
+    result = minimize(rosenbrock, x0, jac=dd.gradient(rosenbrock), hessp=dd.hvp(rosenbrock),
+                      method="Newton-CG", options={"xtol": 1e-12})
+    np.testing.assert_allclose(result.x, np.ones(4), atol=1e-7)

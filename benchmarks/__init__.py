@@ -14,6 +14,7 @@ fails because a machine is slow.
 SUITES = {
     "core": ("benchmarks.core",
              "dualdiff against plain Numba and hand-written Numba derivatives"),
+    "fd_vs_ad": ("benchmarks.fd_vs_ad", "finite differences (dualdiff.fd) against AD: accuracy and cost"),
 }
 
 __all__ = ["SUITES"]

@@ -1,6 +1,7 @@
 """Printing tables and writing results; shared by every suite."""
 
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -30,9 +31,29 @@ def environment():
     try:
         import dualdiff
         info["dualdiff"] = getattr(dualdiff, "__version__", "?")
+        info.update(_source_fingerprint(os.path.dirname(dualdiff.__file__)))
     except Exception:  # the environment line must never fail
         pass
     return info
+
+
+def _source_fingerprint(package_dir):
+    """A hash of the package's .py files and the time of the newest edit, so a
+    result can be tied to the code it measured (the tree changes often)."""
+    digest = hashlib.sha256()
+    newest = 0.0
+    for root, dirs, files in os.walk(package_dir):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(".py"):
+                path = os.path.join(root, name)
+                digest.update(os.path.relpath(path, package_dir).encode())
+                with open(path, "rb") as fh:
+                    digest.update(fh.read())
+                newest = max(newest, os.path.getmtime(path))
+    when = datetime.datetime.fromtimestamp(newest, datetime.timezone.utc)
+    return {"dualdiff_source_sha256": digest.hexdigest()[:16],
+            "dualdiff_source_newest_edit": when.isoformat(timespec="seconds")}
 
 
 def fmt_us(seconds):

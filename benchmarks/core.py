@@ -546,6 +546,9 @@ def run(quick=False, clock="cpu"):
           f"per case; median and IQR over batches; clock: {clock_name(settings.clock)})")
     print(f"python {env['python']}, numpy {env['numpy']}, numba {env['numba']}, "
           f"{env['cpu_count']} cpus, {env['date']}")
+    if "dualdiff_source_sha256" in env:
+        print(f"dualdiff source sha256 {env['dualdiff_source_sha256']} "
+              f"(newest edit {env['dualdiff_source_newest_edit']})")
     print("dd/hand and dd/plain: this row's median over the hand-written and the plain row "
           "of the same group")
     print()

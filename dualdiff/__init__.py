@@ -16,9 +16,25 @@ from .forward import (
     value_and_gradient, value_and_jacobian, vjp,
 )
 
+from . import fd
+from .check import (
+    assert_adjoint, assert_derivative, assert_gradient, assert_hessian, assert_jacobian,
+    check_adjoint, check_derivative, check_gradient, check_hessian, check_jacobian,
+)
+
 __version__ = "0.1.0"
 
 __all__ = [
     "Dual", "primal", "rules", "derivative", "gradient", "jacobian", "jvp", "vjp",
-    "value_and_gradient", "value_and_jacobian", "choose_chunk", "FallbackWarning",
+    "value_and_gradient", "value_and_jacobian", "choose_chunk", "FallbackWarning", "fd",
+    "check_derivative", "check_gradient", "check_jacobian", "check_hessian", "check_adjoint",
+    "assert_derivative", "assert_gradient", "assert_jacobian", "assert_hessian",
+    "assert_adjoint",
 ]
+
+# Second order (forward over forward): hessian, hvp, vhv
+from .second import (  # noqa: E402
+    MAX_AUTO_HESSIAN_CHUNK, hessian, hvp, value_gradient_and_hessian, vhv,
+)
+
+__all__ += ["hessian", "hvp", "vhv", "value_gradient_and_hessian", "MAX_AUTO_HESSIAN_CHUNK"]

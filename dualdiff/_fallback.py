@@ -15,7 +15,7 @@ import types as pytypes
 from . import rules
 from .dual import Dual, primal
 
-__all__ = ["pythonize", "MATH_SHIM"]
+__all__ = ["pythonize", "jit_helpers", "MATH_SHIM"]
 
 
 def _log(x, base=None):
@@ -80,7 +80,7 @@ def pythonize(fn, memo=None):
     if _is_dispatcher(fn):
         fn = fn.py_func
     if not isinstance(fn, pytypes.FunctionType):
-        return fn
+        return _swap(fn, memo) if id(fn) in _BY_IDENTITY else fn
     if id(fn) in memo:
         return memo[id(fn)]
     new_globals = dict(fn.__globals__)
@@ -102,4 +102,49 @@ def pythonize(fn, memo=None):
     clone.__kwdefaults__ = fn.__kwdefaults__
     clone.__dict__.update(fn.__dict__)
     memo[id(fn)] = clone
+    return clone
+
+
+# ---------------------------------------------------------------------------
+# The other direction: helpers for the compiled path
+# ---------------------------------------------------------------------------
+# Numba compiles a function only if every function it calls is compiled too.
+# Users of dualdiff should not have to decorate their helpers, so the plain
+# Python functions a user function calls (from the user's own modules, never
+# from libraries) are jitted along with it.
+
+_LIBRARY_PREFIXES = ("numpy", "scipy", "math", "numba", "dualdiff", "builtins", "_")
+
+
+def _is_user_function(value):
+    if not isinstance(value, pytypes.FunctionType):
+        return False
+    module = getattr(value, "__module__", None) or ""
+    if module == "dualdiff.examples":  # written as user code
+        return True
+    return not module.startswith(_LIBRARY_PREFIXES)
+
+
+def jit_helpers(fn, jit, memo=None):
+    """``fn`` with the user-defined plain functions it calls replaced by
+    ``jit(helper)`` (recursively); ``fn`` itself is not jitted."""
+    if memo is None:
+        memo = {}
+    if not isinstance(fn, pytypes.FunctionType):
+        return fn
+    names = [n for n in _names_used(fn.__code__) if n in fn.__globals__
+             and _is_user_function(fn.__globals__[n])]
+    if not names:
+        return fn
+    new_globals = dict(fn.__globals__)
+    for name in names:
+        helper = fn.__globals__[name]
+        if id(helper) not in memo:
+            memo[id(helper)] = None  # recursion guard: a self-call keeps the original
+            memo[id(helper)] = jit(jit_helpers(helper, jit, memo))
+        if memo[id(helper)] is not None:
+            new_globals[name] = memo[id(helper)]
+    clone = pytypes.FunctionType(fn.__code__, new_globals, fn.__name__, fn.__defaults__,
+                                 fn.__closure__)
+    clone.__kwdefaults__ = fn.__kwdefaults__
     return clone

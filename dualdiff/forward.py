@@ -15,6 +15,7 @@ accept SciPy's ``(x, *args)`` calling convention, so they can be passed to
 
 import functools
 import itertools
+import types
 import math
 import warnings
 import weakref
@@ -22,7 +23,7 @@ import weakref
 import numpy as np
 
 from ._drivers import build_driver, describe_output, input_type
-from ._fallback import pythonize
+from ._fallback import jit_helpers, pythonize
 from ._numba_compat import NumbaError, numba
 from .dual import Dual
 
@@ -40,6 +41,8 @@ MAX_AUTO_CHUNK = 8
 MAX_CHUNK = 64
 
 _MODES = ("auto", "forward", "reverse")
+_UNIT_SEED = np.ones((1, 1))
+_UNIT_SEED.flags.writeable = False
 _TAGS = itertools.count(1)
 
 
@@ -146,9 +149,18 @@ class _Target:
         self.fallback_reason = None
         self.drivers = {}
 
-    def get_dispatcher(self):
-        if self.dispatcher is None:
-            self.dispatcher = self.f if self.is_dispatcher else numba.njit(self.f)
+    def get_dispatcher(self, n_args=0):
+        if self.dispatcher is None or getattr(self, "_arity", n_args) != n_args:
+            if self.is_dispatcher:
+                self.dispatcher = self.f
+            elif isinstance(self.f, types.FunctionType):
+                self.dispatcher = numba.njit(jit_helpers(self.f, numba.njit))
+            else:  # a builtin or a ufunc (math.exp, np.sin): call it from a function
+                names = ", ".join(["x"] + [f"a{i}" for i in range(n_args)])
+                namespace = {"fn": self.f}
+                exec(f"def call({names}):\n    return fn({names})\n", namespace)
+                self.dispatcher = numba.njit(namespace["call"])
+                self._arity = n_args
         return self.dispatcher
 
     def get_python(self):
@@ -203,9 +215,9 @@ def _compiled_driver(target, kind, n_lanes, args):
     if driver is not None:
         return driver
     in_type, proto = input_type(kind, n_lanes)
-    dispatcher = target.get_dispatcher()
     signature = (in_type,) + argtypes
     try:
+        dispatcher = target.get_dispatcher(len(args))
         dispatcher.compile(signature)
     except Exception as exc:  # any failure to compile: the Python path still works
         target.use_fallback(_first_line(exc))
@@ -356,7 +368,7 @@ def derivative(f, x=None, order=1, args=()):
     x : float, optional
         Where to differentiate.  Omit it to get a function of ``x`` back.
     order : int
-        Only 1 in this version.
+        1 or 2 (the second derivative, one hyper-dual sweep).
     args : tuple
         Extra arguments passed to ``f`` after ``x``.
 
@@ -379,11 +391,13 @@ def derivative(f, x=None, order=1, args=()):
         return _curry(derivative, f, args, order=order)
     _check_callable(f)
     _check_args(args)
+    if order == 2:
+        from .second import second_derivative  # lazy: second.py imports this module
+        return second_derivative(f, x, args=args)
     if order != 1:
-        raise NotImplementedError("derivative(order=2) needs the second-order module, "
-                                  "which this version does not include")
+        raise NotImplementedError("derivative supports order=1 and order=2")
     x = _as_scalar(x)
-    values, partials, shape = _seeded(f, x, np.ones((1, 1)), args, scalar=True)
+    values, partials, shape = _seeded(f, x, _UNIT_SEED, args, scalar=True)
     return _scalar_value(partials[:, 0], shape)
 
 
@@ -424,7 +438,7 @@ def value_and_gradient(f, x=None, args=(), mode="auto", chunk=None):
     if shape != ():
         raise ValueError(f"gradient needs f to return a scalar; it returned shape {shape} "
                          "(use jacobian for vector-valued functions)")
-    return values[0], jac[0]
+    return _scalar_value(values, shape), jac[0]
 
 
 def gradient(f, x=None, args=(), mode="auto", chunk=None):

@@ -281,3 +281,29 @@ def test_index_out_of_range_raises_instead_of_reading_garbage():
         return x[len(x)]
     with pytest.raises(IndexError):
         dd.gradient(reads_past_the_end, np.ones(3))
+
+
+# ---------------------------------------------------------------------------
+# What users pass: builtins, and functions that call plain helpers
+# ---------------------------------------------------------------------------
+
+def test_builtins_and_ufuncs_are_differentiable():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", dd.FallbackWarning)
+        assert dd.derivative(math.exp, 0.5) == math.exp(0.5)
+        assert dd.derivative(np.sin, 0.5) == math.cos(0.5)
+
+
+def _helper_square(v):
+    return v * v
+
+
+def calls_a_plain_helper(x):
+    return _helper_square(x[0]) * x[1]
+
+
+def test_plain_python_helpers_are_compiled_too():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", dd.FallbackWarning)  # no fallback needed
+        np.testing.assert_array_equal(dd.gradient(calls_a_plain_helper, np.array([3.0, 2.0])),
+                                      [12.0, 9.0])

@@ -31,6 +31,7 @@ import numpy as np
 from numba import njit
 
 import dualdiff as dd
+from dualdiff import examples
 from dualdiff.forward import choose_chunk
 
 from ._report import environment, fmt_ratio, fmt_us, format_table
@@ -127,28 +128,9 @@ def array_noop(x):
     return x[0]
 
 
-@njit
-def broyden(x):
-    n = len(x)
-    out = np.empty_like(x)
-    for i in range(n):
-        left = x[i - 1] if i > 0 else 0.0
-        right = x[i + 1] if i < n - 1 else 0.0
-        out[i] = (3.0 - 2.0 * x[i]) * x[i] - left - 2.0 * right + 1.0
-    return out
-
-
-@njit
-def broyden_jac(x):
-    n = len(x)
-    J = np.zeros((n, n))
-    for i in range(n):
-        J[i, i] = 3.0 - 4.0 * x[i]
-        if i > 0:
-            J[i, i - 1] = -1.0
-        if i < n - 1:
-            J[i, i + 1] = -2.0
-    return J
+# the shared problem and its closed-form Jacobian, compiled as the floor
+broyden = njit(examples.broyden)
+broyden_jac = njit(examples.broyden_jacobian)
 
 
 _SWEEP_KERNEL_SRC = """

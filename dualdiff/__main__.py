@@ -5,7 +5,6 @@
     python -m dualdiff check mypkg.mymod:func --at 1,2
 """
 
-import math
 import sys
 import time
 

@@ -15,7 +15,6 @@ differentiation free of perturbation confusion.
 """
 
 import math
-import numbers
 import operator
 
 import numpy as np

@@ -201,8 +201,13 @@ def _first_line(exc):
     return text if len(text) < 200 else text[:197] + "..."
 
 
-def _compiled_driver(target, kind, n_lanes, args):
-    """The compiled driver, or None when the Python path must be used."""
+def compiled_for(target, key, in_type, proto, build, args):
+    """The compiled driver ``build(dispatcher)`` for inputs of ``in_type``, or
+    None when the Python path must be used (Numba could not compile f).
+
+    ``key`` names the driver (kind and lane counts); the argument types are
+    added to it.  Shared by the first- and second-order APIs.
+    """
     if target.fallback_reason is not None:
         return None
     try:
@@ -210,11 +215,10 @@ def _compiled_driver(target, kind, n_lanes, args):
     except (ValueError, TypeError, NumbaError) as exc:
         target.use_fallback(f"an argument in args has no Numba type: {_first_line(exc)}")
         return None
-    key = (kind, n_lanes, argtypes)
+    key = key + (argtypes,)
     driver = target.drivers.get(key)
     if driver is not None:
         return driver
-    in_type, proto = input_type(kind, n_lanes)
     signature = (in_type,) + argtypes
     try:
         dispatcher = target.get_dispatcher(len(args))
@@ -222,13 +226,18 @@ def _compiled_driver(target, kind, n_lanes, args):
     except Exception as exc:  # any failure to compile: the Python path still works
         target.use_fallback(_first_line(exc))
         return None
-    return_type = dispatcher.overloads[signature].signature.return_type
-    problem = describe_output(return_type, proto)
+    problem = describe_output(dispatcher.overloads[signature].signature.return_type, proto)
     if problem is not None:
         raise TypeError(f"f must return a real number, a dual number, an array, or a "
                         f"tuple/list of numbers; it returned {problem}")
-    driver = target.drivers[key] = build_driver(dispatcher, kind, n_lanes)
+    driver = target.drivers[key] = build(dispatcher)
     return driver
+
+
+def _compiled_driver(target, kind, n_lanes, args):
+    in_type, proto = input_type(kind, n_lanes)
+    return compiled_for(target, (kind, n_lanes), in_type, proto,
+                        lambda dispatcher: build_driver(dispatcher, kind, n_lanes), args)
 
 
 # ===========================================================================

@@ -26,12 +26,11 @@ import math
 
 import numpy as np
 
-from ._drivers import build_second_driver, describe_output, second_input_type
-from ._numba_compat import NumbaError, numba
+from ._drivers import build_second_driver, second_input_type
 from .dual import Dual
 from .forward import (
-    _TAGS, _as_scalar, _as_vector, _check_args, _check_callable, _curry, _first_line,
-    _holds_duals, _is_nested, _scalar_value, _target, choose_chunk,
+    _TAGS, _as_scalar, _as_vector, _check_args, _check_callable, _curry, _holds_duals,
+    _is_nested, _scalar_value, _target, choose_chunk, compiled_for,
 )
 
 __all__ = ["hessian", "value_gradient_and_hessian", "hvp", "vhv", "second_derivative",
@@ -72,33 +71,11 @@ def choose_hessian_chunk(n, chunk=None):
 
 
 def _compiled(target, kind, n_inner, n_outer, args):
-    """The compiled second-order driver, or None when the Python path must be
-    used (the pattern of :func:`dualdiff.forward._compiled_driver`)."""
-    if target.fallback_reason is not None:
-        return None
-    try:
-        argtypes = tuple(numba.typeof(a) for a in args)
-    except (ValueError, TypeError, NumbaError) as exc:
-        target.use_fallback(f"an argument in args has no Numba type: {_first_line(exc)}")
-        return None
-    key = ("second", kind, n_inner, n_outer, argtypes)
-    driver = target.drivers.get(key)
-    if driver is not None:
-        return driver
+    """The compiled second-order driver, or None for the Python path."""
     in_type, proto = second_input_type(kind, n_inner, n_outer)
-    dispatcher = target.get_dispatcher()
-    signature = (in_type,) + argtypes
-    try:
-        dispatcher.compile(signature)
-    except Exception as exc:  # any failure to compile: the Python path still works
-        target.use_fallback(_first_line(exc))
-        return None
-    problem = describe_output(dispatcher.overloads[signature].signature.return_type, proto)
-    if problem is not None:
-        raise TypeError(f"f must return a real number, a dual number, an array, or a "
-                        f"tuple/list of numbers; it returned {problem}")
-    driver = target.drivers[key] = build_second_driver(dispatcher, kind, n_inner, n_outer)
-    return driver
+    return compiled_for(
+        target, ("second", kind, n_inner, n_outer), in_type, proto,
+        lambda dispatcher: build_second_driver(dispatcher, kind, n_inner, n_outer), args)
 
 
 def _use_compiled(x, f, args):

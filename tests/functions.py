@@ -6,8 +6,6 @@ function object is reused across tests (dualdiff caches drivers per function).
 
 import math
 
-import numpy as np
-
 from dualdiff.examples import (  # noqa: F401  (re-exported for the tests)
     broyden, broyden_jacobian, example, example_derivative, rosenbrock, rosenbrock_gradient,
 )

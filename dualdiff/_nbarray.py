@@ -97,44 +97,41 @@ def wrap_dual_array(typingctx, data, like):
 # a row view (data[i]) would build an array object per access, with reference
 # counting, and cost several times the arithmetic.
 
-def _load_expr(t, offset, at):
+def _load_expr(t, offset):
     if not isinstance(t, DualType):
-        return f"data[{at}{offset}]", offset + 1
-    value, offset = _load_expr(t.base, offset, at)
+        return f"row[{offset}]", offset + 1
+    value, offset = _load_expr(t.base, offset)
     parts = []
     for _ in range(t.n):
-        p, offset = _load_expr(t.base, offset, at)
+        p, offset = _load_expr(t.base, offset)
         parts.append(p)
     return f"make_dual({value}, ({', '.join(parts)},), {t.tag})", offset
 
 
-def _store_lines(t, expr, offset, at, lines):
+def _store_lines(t, expr, offset, lines):
     if not isinstance(t, DualType):
-        lines.append(f"    data[{at}{offset}] = {expr}")
+        lines.append(f"    row[{offset}] = {expr}")
         return offset + 1
-    offset = _store_lines(t.base, f"{expr}.value", offset, at, lines)
+    offset = _store_lines(t.base, f"{expr}.value", offset, lines)
     for k in range(t.n):
-        offset = _store_lines(t.base, f"{expr}.partials[{k}]", offset, at, lines)
+        offset = _store_lines(t.base, f"{expr}.partials[{k}]", offset, lines)
     return offset
 
 
 _codegen_cache = {}
 
 
-def _generated(kind, dtype, arity):
-    """``load(data, i0, .., ik)`` or ``store(data, i0, .., ik, v)`` for one element."""
-    key = (kind, dtype, arity)
+def _generated(kind, dtype):
+    """``load(row)`` or ``store(row, v)`` for one element in a 1-D float row."""
+    key = (kind, dtype)
     if key not in _codegen_cache:
-        idx = ", ".join(f"i{k}" for k in range(arity))
-        at = idx + ", " if arity else ""
-        idx = idx + ", " if arity else ""
         if kind == "load":
-            expr, _ = _load_expr(dtype, 0, at)
-            src = f"def load(data{', ' + idx.rstrip(', ') if idx else ''}):\n    return {expr}\n"
+            expr, _ = _load_expr(dtype, 0)
+            src = f"def load(row):\n    return {expr}\n"
         else:
             lines = []
-            _store_lines(dtype, "v", 0, at, lines)
-            src = f"def store(data, {idx}v):\n" + "\n".join(lines) + "\n"
+            _store_lines(dtype, "v", 0, lines)
+            src = "def store(row, v):\n" + "\n".join(lines) + "\n"
         namespace = {"make_dual": make_dual}
         exec(compile(src, f"<dualdiff {kind} {dtype}>", "exec"), namespace)
         _codegen_cache[key] = register_jitable(namespace[kind])
@@ -154,14 +151,14 @@ def store_row(row, value):
 @overload(load_row)
 def _load_row(row, dtype_like):
     dtype = dtype_like.dtype if isinstance(dtype_like, DualArrayType) else dtype_like
-    load = _generated("load", dtype, 0)
+    load = _generated("load", dtype)
     return lambda row, dtype_like: load(row)
 
 
 @overload(store_row)
 def _store_row(row, value):
     if isinstance(value, DualType):
-        store = _generated("store", value, 0)
+        store = _generated("store", value)
         return lambda row, value: store(row, value)
 
 
@@ -304,7 +301,7 @@ def _getitem(arr, idx):
         return lambda arr, idx: wrap_dual_array(arr.data[idx], arr)
     if isinstance(idx, types.BaseTuple) and len(idx) == arr.ndim \
             and all(_is_int(t) for t in idx):
-        load = _generated("load", arr.dtype, 0)
+        load = _generated("load", arr.dtype)
         return lambda arr, idx: load(arr.data[idx])
     return None
 
@@ -335,7 +332,7 @@ def _setitem_scalar(arr):
     dtype = arr.dtype
     if arr.ndim == 1:
         return None  # lowered directly (_vector_setitem)
-    store_view = _generated("store", dtype, 0)
+    store_view = _generated("store", dtype)
 
     def impl(arr, idx, value):
         store_view(arr.data[idx], convert_to(value, dtype))

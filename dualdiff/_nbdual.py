@@ -459,34 +459,6 @@ for _fn in (math.isnan, math.isinf, math.isfinite, np.isnan, np.isinf, np.isfini
 
 # --- selections: ties go to the first argument --------------------------------
 
-@_jitable
-def _max2(a, b):
-    return b if b > a else a
-
-
-@_jitable
-def _min2(a, b):
-    return b if b < a else a
-
-
-@_jitable
-def _fmax2(a, b):
-    if math.isnan(primal_value(b)):
-        return a
-    if math.isnan(primal_value(a)):
-        return b
-    return b if b > a else a
-
-
-@_jitable
-def _fmin2(a, b):
-    if math.isnan(primal_value(b)):
-        return a
-    if math.isnan(primal_value(a)):
-        return b
-    return b if b < a else a
-
-
 def _selection(fns, impl):
     def typer(a, b):
         if _classify(a, b) is not None:
@@ -495,23 +467,23 @@ def _selection(fns, impl):
         overload(fn)(typer)
 
 
-_selection((max, np.maximum), _max2)
-_selection((min, np.minimum), _min2)
-_selection((np.fmax,), _fmax2)
-_selection((np.fmin,), _fmin2)
+_selection((max, np.maximum), rules.select_max)
+_selection((min, np.minimum), rules.select_min)
+_selection((np.fmax,), rules.select_fmax)
+_selection((np.fmin,), rules.select_fmin)
 
 
 @overload(np.clip)
 def _clip(x, lo, hi):
     if any(isinstance(t, DualType) for t in (x, lo, hi)):
-        return lambda x, lo, hi: _min2(_max2(x, lo), hi)
+        return lambda x, lo, hi: rules.select_clip(x, lo, hi)
 
 
 # ===========================================================================
 # 4. The rule table, registered for every spelling
 # ===========================================================================
 
-def _value_call(rule_value, generic, base, args):
+def _value_call(base, args):
     """Call the float value function directly on float bases (one compile unit
     fewer); nested bases go through the generic function, which recurses."""
     fn = "value_fn" if isinstance(base, types.Float) else "generic"
@@ -522,7 +494,7 @@ def _register_unary(rule):
     namespace = {"generic": rule.generic, "d1": rule.d1, "value_fn": rule.value}
 
     def dual_impl(x):
-        call = _value_call(rule.value, rule.generic, x.base, "av")
+        call = _value_call(x.base, "av")
         element = (lambda i: _safe(x.base, f"ap{i}", "d")) if rule.singular \
             else (lambda i: f"ap{i} * d")
         return _generate(rule.name, "unary", x.n, x.base, (f"y = {call}", "d = d1(av, y)"),
@@ -568,7 +540,7 @@ def _register_binary(rule):
         bv = "b" if kind == "left" else "bv"
         # with a constant operand the arguments may be of mixed types: let the
         # generic function sort them out
-        call = _value_call(rule.value, rule.generic, dual.base, f"{av}, {bv}") \
+        call = _value_call(dual.base, f"{av}, {bv}") \
             if kind == "both" else f"generic({av}, {bv})"
         prelude = [f"z = {call}"]
         if kind in ("both", "left"):

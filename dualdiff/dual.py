@@ -425,30 +425,6 @@ def _pow(a, b):
     return Dual._make(z, _combine(ap, 1.0, bp, 1.0), tag)
 
 
-def _max(a, b):
-    return b if b > a else a  # ties: first argument
-
-
-def _min(a, b):
-    return b if b < a else a
-
-
-def _fmax(a, b):
-    if math.isnan(_primal_or(a)):
-        return b
-    return _max(a, b) if not math.isnan(_primal_or(b)) else a
-
-
-def _fmin(a, b):
-    if math.isnan(_primal_or(a)):
-        return b
-    return _min(a, b) if not math.isnan(_primal_or(b)) else a
-
-
-def _clip(x, lo, hi):
-    return _min(_max(x, lo), hi)
-
-
 _UFUNC_SCALAR = {
     np.add: operator.add,
     np.subtract: operator.sub,
@@ -460,10 +436,10 @@ _UFUNC_SCALAR = {
     np.positive: operator.pos,
     np.absolute: rules.absolute,
     np.fabs: rules.absolute,
-    np.maximum: _max,
-    np.minimum: _min,
-    np.fmax: _fmax,
-    np.fmin: _fmin,
+    np.maximum: rules.select_max,
+    np.minimum: rules.select_min,
+    np.fmax: rules.select_fmax,
+    np.fmin: rules.select_fmin,
     np.greater: operator.gt,
     np.greater_equal: operator.ge,
     np.less: operator.lt,
@@ -481,7 +457,7 @@ del _r
 
 # NumPy functions that are not ufuncs (np.sinc would otherwise substitute 1e-20
 # for 0 and lose the derivative; np.clip would call methods Dual lacks)
-_ARRAY_FUNCTION_SCALAR = {np.sinc: rules.sinc, np.clip: _clip}
+_ARRAY_FUNCTION_SCALAR = {np.sinc: rules.sinc, np.clip: rules.select_clip}
 
 # ufuncs of other libraries, by name (scipy.special's erf, gammaln, psi ...)
 _UFUNC_BY_NAME = {r.name: r.generic for r in rules.UNARY + rules.BINARY}

@@ -145,23 +145,26 @@ class _Target:
         self.f = f
         self.is_dispatcher = hasattr(f, "py_func") and hasattr(f, "overloads")
         self.dispatcher = None
+        self.builtin_callers = {}
         self.python = None
         self.fallback_reason = None
         self.drivers = {}
 
     def get_dispatcher(self, n_args=0):
-        if self.dispatcher is None or getattr(self, "_arity", n_args) != n_args:
-            if self.is_dispatcher:
-                self.dispatcher = self.f
-            elif isinstance(self.f, types.FunctionType):
+        if self.is_dispatcher:
+            return self.f
+        if isinstance(self.f, types.FunctionType):
+            if self.dispatcher is None:
                 self.dispatcher = numba.njit(jit_helpers(self.f, numba.njit))
-            else:  # a builtin or a ufunc (math.exp, np.sin): call it from a function
-                names = ", ".join(["x"] + [f"a{i}" for i in range(n_args)])
-                namespace = {"fn": self.f}
-                exec(f"def call({names}):\n    return fn({names})\n", namespace)
-                self.dispatcher = numba.njit(namespace["call"])
-                self._arity = n_args
-        return self.dispatcher
+            return self.dispatcher
+        # a builtin or a ufunc (math.exp, np.sin): call it from a function of
+        # the right arity, one per number of extra arguments
+        if n_args not in self.builtin_callers:
+            names = ", ".join(["x"] + [f"a{i}" for i in range(n_args)])
+            namespace = {"fn": self.f}
+            exec(f"def call({names}):\n    return fn({names})\n", namespace)
+            self.builtin_callers[n_args] = numba.njit(namespace["call"])
+        return self.builtin_callers[n_args]
 
     def get_python(self):
         if self.python is None:

@@ -368,8 +368,48 @@ def binary_rule(name):
     return _BINARY_BY_NAME[name]
 
 
-# Hand-written special cases (not generated from the table) live in the number
-# types themselves because they need more than "derivative times partials":
+# ---------------------------------------------------------------------------
+# Hand-written selections, shared by both number types
+# ---------------------------------------------------------------------------
+# They pick one operand (its value and its derivatives), comparing primal
+# values; on a tie the first argument wins.  ``a != a`` is the NaN test that
+# works on floats and on duals of either side.
+
+@register_jitable
+def select_max(a, b):
+    return b if b > a else a
+
+
+@register_jitable
+def select_min(a, b):
+    return b if b < a else a
+
+
+@register_jitable
+def select_fmax(a, b):
+    if b != b:
+        return a
+    if a != a:
+        return b
+    return b if b > a else a
+
+
+@register_jitable
+def select_fmin(a, b):
+    if b != b:
+        return a
+    if a != a:
+        return b
+    return b if b < a else a
+
+
+@register_jitable
+def select_clip(x, lo, hi):
+    return select_min(select_max(x, lo), hi)
+
+
+# The other hand-written special cases live in the number types themselves
+# because they need more than "derivative times partials":
 #   + - * /            exact formulas; division is not multiplication by 1/b
 #   ** (pow)           integer / float / dual exponents and the 0**p edge cases
 #   min, max, fmin, fmax, np.clip, np.maximum, np.minimum   select one operand

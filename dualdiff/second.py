@@ -15,6 +15,14 @@ the two.
 * ``derivative(f, x, order=2)`` is one sweep of the scalar hyper-dual
   ``Dual[Dual[float64, 1], 1]``.
 
+A vector-valued ``f`` (array, tuple or list output) gets one Hessian per
+output: shape ``f(x).shape + (n, n)``, each slice exactly symmetric; ``hvp``
+gives ``f(x).shape + (n,)`` and ``derivative(order=2)`` ``f(x).shape``.  A
+function returning one number takes lean compiled drivers
+(``_HESSIAN_SCALAR``/``_HVP_SCALAR`` in :mod:`dualdiff._drivers`), which
+compile in a fraction of the general ones' time.  :class:`dualdiff.HyperDual`
+is the same number type at the prompt.
+
 When Numba cannot compile the function, the same sweeps run on Python-side
 nested :class:`~dualdiff.dual.Dual` numbers (inner tag lower than the outer
 one), with the same one-line :class:`~dualdiff.forward.FallbackWarning` as
@@ -26,7 +34,9 @@ import math
 
 import numpy as np
 
-from ._drivers import build_second_driver, second_input_type
+from ._drivers import (
+    build_hessian_driver, build_hvp_driver, build_sweep2_driver, second_input_type,
+)
 from .dual import Dual
 from .forward import (
     _TAGS, _as_scalar, _as_vector, _check_args, _check_callable, _curry, _holds_duals,
@@ -37,17 +47,18 @@ __all__ = ["hessian", "value_gradient_and_hessian", "hvp", "vhv", "second_deriva
            "choose_hessian_chunk", "MAX_AUTO_HESSIAN_CHUNK"]
 
 #: Largest block (inputs per lane group) chosen automatically for Hessians.
-#: Measured first-call compile of Rosenbrock's Hessian (user function on
-#: Dual[Dual[float64, N], N] + driver), CPU seconds in a fresh process after
-#: the first-order path was warmed up (Numba 0.68, 2 shared, loaded cores;
-#: wall time was 1-2x that):  N = 2: 1.7 s,  N = 4: 2.1 s,  N = 8: 8-13 s.
-#: Cold, including the first-order machinery: N = 2: 2.6 s, N = 4: 3.2 s.
-#: An element holds (N + 1)^2 floats, so the generated code grows with N^2
-#: and N = 8 falls off a cliff; 4 is the largest keeping the increment near
-#: 2 s.  The work is ~n^2 / 2 function costs whatever N (k (k + 1) / 2 sweeps
-#: for k = n / N blocks, each ~N^2 times the function), so N only trades
-#: compile time against per-sweep overhead (n = 200: ~10 ms for N = 2, 4, 8).
-MAX_AUTO_HESSIAN_CHUNK = 4
+#: An element holds (N + 1)^2 floats, so the generated code, and the compile
+#: time, grow with N^2, while the work is ~n^2 / 2 function costs whatever N
+#: (k (k + 1) / 2 sweeps for k = n / N blocks, each ~N^2 times the function).
+#: Measured (issue 4; Numba 0.68, 2 shared cores, process CPU seconds of the
+#: first dd.hessian(rosenbrock) call in a fresh process after import):
+#: before the lean drivers N = 4: 2.6 s (N = 8: 8-13 s); with them N = 3:
+#: 1.4-1.45 s, N = 4: 1.5 s; N = 10 costs 2.4 s more than N = 3 for
+#: log-sum-exp (warm process: 4.25 s against 1.87 s).  Steady
+#: state (thread CPU per call) hardly depends on N: n = 10 Rosenbrock 6.4-6.7
+#: us for N = 3, 5, 10; log-sum-exp (20 x 10) 25, 21, 26 us; n = 50
+#: Rosenbrock N = 2: 149 us, 3: 126, 4: 122, 5: 110.  So the smaller block.
+MAX_AUTO_HESSIAN_CHUNK = 3
 
 
 # ===========================================================================
@@ -62,7 +73,7 @@ def choose_hessian_chunk(n, chunk=None):
     --------
     >>> from dualdiff.second import choose_hessian_chunk
     >>> choose_hessian_chunk(2), choose_hessian_chunk(10), choose_hessian_chunk(50)
-    (2, 4, 4)
+    (2, 3, 3)
     """
     if chunk is not None:
         return choose_chunk(n, chunk)
@@ -73,9 +84,16 @@ def choose_hessian_chunk(n, chunk=None):
 def _compiled(target, kind, n_inner, n_outer, args):
     """The compiled second-order driver, or None for the Python path."""
     in_type, proto = second_input_type(kind, n_inner, n_outer)
-    return compiled_for(
-        target, ("second", kind, n_inner, n_outer), in_type, proto,
-        lambda dispatcher: build_second_driver(dispatcher, kind, n_inner, n_outer), args)
+    # each builder picks a lean driver for a function returning one number
+    if kind in ("hessian", "hvp"):
+        lean = build_hessian_driver if kind == "hessian" else build_hvp_driver
+
+        def build(dispatcher):
+            return lean(dispatcher, n_inner, args)
+    else:
+        def build(dispatcher):
+            return build_sweep2_driver(dispatcher, kind, n_inner, n_outer, args)
+    return compiled_for(target, ("second", kind, n_inner, n_outer), in_type, proto, build, args)
 
 
 def _use_compiled(x, f, args):
@@ -196,22 +214,18 @@ def _seeded2(f, x, inner, outer, args, scalar):
             np.swapaxes(rows[:, 1:, 1:], 1, 2).copy(), tuple(shape))
 
 
-def _scalar_output(what, shape):
-    if shape != ():
-        raise ValueError(f"{what} needs f to return a scalar; it returned shape {shape}")
-
-
 # ===========================================================================
 # Public API
 # ===========================================================================
 
 def value_gradient_and_hessian(f, x=None, args=(), chunk=None):
-    """Value, gradient and Hessian of a scalar function, from the same sweeps.
+    """Value, gradient and Hessian of a function of a vector, from the same sweeps.
 
     Parameters
     ----------
     f : callable
-        ``f(x, *args) -> scalar`` with ``x`` a 1-D array, written as for Numba.
+        ``f(x, *args)`` with ``x`` a 1-D array, written as for Numba; it
+        returns a scalar, or a vector (an array, a tuple or a list).
     x : array_like, optional
         1-D point.  Omit it to get a function of ``x`` back.
     args : tuple
@@ -223,9 +237,12 @@ def value_gradient_and_hessian(f, x=None, args=(), chunk=None):
 
     Returns
     -------
-    value : float
-    gradient : ndarray, shape (n,)
-    hessian : ndarray, shape (n, n), exactly symmetric
+    value : float or ndarray
+        ``f(x)``, shaped as ``f`` returns it (tuples and lists become arrays).
+    gradient : ndarray, shape ``value.shape + (n,)``
+        The gradient, or the Jacobian of a vector ``f``.
+    hessian : ndarray, shape ``value.shape + (n, n)``
+        One exactly symmetric Hessian per output.
 
     Examples
     --------
@@ -239,18 +256,22 @@ def value_gradient_and_hessian(f, x=None, args=(), chunk=None):
     _check_callable(f)
     _check_args(args)
     x = _as_vector(x)
+    n = len(x)
     values, grad, hess, shape = _full_hessian(f, x, args, chunk)
-    _scalar_output("hessian", shape)
-    return _scalar_value(values, shape), grad[0], hess[0]
+    if shape == ():
+        return _scalar_value(values, shape), grad[0], hess[0]
+    return _scalar_value(values, shape), grad.reshape(shape + (n,)), hess.reshape(shape + (n, n))
 
 
 def hessian(f, x=None, args=(), chunk=None):
-    """Hessian of a scalar function of a vector, exactly symmetric.
+    """Hessian of a function of a vector, exactly symmetric.
 
     Parameters
     ----------
     f : callable
-        ``f(x, *args) -> scalar`` with ``x`` a 1-D array, written as for Numba.
+        ``f(x, *args)`` with ``x`` a 1-D array, written as for Numba.  It
+        returns a scalar, or a vector (array, tuple or list): then there is
+        one Hessian per output.
     x : array_like, optional
         1-D point.  Omit it to get a function ``(x, *args) -> hessian``, usable
         as ``scipy.optimize.minimize(hess=...)``.
@@ -261,7 +282,10 @@ def hessian(f, x=None, args=(), chunk=None):
 
     Returns
     -------
-    ndarray, shape (n, n)
+    ndarray
+        Shape ``(n, n)`` for a scalar ``f``; ``f(x).shape + (n, n)`` in
+        general, ``(m, n, n)`` for ``f`` returning ``m`` numbers.  Every
+        ``(n, n)`` slice is exactly symmetric.
 
     Examples
     --------
@@ -269,6 +293,15 @@ def hessian(f, x=None, args=(), chunk=None):
     >>> dd.hessian(lambda x: x[0] ** 3 + x[0] * x[1], np.array([1.0, 2.0]))
     array([[6., 1.],
            [1., 0.]])
+
+    A vector-valued function has one Hessian per output:
+
+    >>> dd.hessian(lambda x: (x[0] * x[1], x[1] ** 2), np.array([1.0, 2.0]))
+    array([[[0., 1.],
+            [1., 0.]],
+    <BLANKLINE>
+           [[0., 0.],
+            [0., 2.]]])
     """
     if x is None:
         return _curry(hessian, f, args, chunk=chunk)
@@ -293,7 +326,7 @@ def hvp(f, x=None, v=None, args=(), chunk=None):
     Parameters
     ----------
     f : callable
-        ``f(x, *args) -> scalar``.
+        ``f(x, *args)``, returning a scalar or a vector (array, tuple, list).
     x, v : array_like, optional
         Point and direction (1-D, same shape).  Omit both to get a function
         ``(x, v, *args) -> H v``: SciPy's ``hessp(x, p, *args)`` convention.
@@ -303,7 +336,9 @@ def hvp(f, x=None, v=None, args=(), chunk=None):
 
     Returns
     -------
-    ndarray, shape (n,)
+    ndarray
+        Shape ``(n,)`` for a scalar ``f``; ``f(x).shape + (n,)`` in general
+        (row ``i`` is ``H_i v`` for output ``i``).
 
     Examples
     --------
@@ -329,8 +364,7 @@ def hvp(f, x=None, v=None, args=(), chunk=None):
     else:
         values, _, hv, shape = driver(x, v, args)
         shape = tuple(shape)
-    _scalar_output("hvp", shape)
-    return hv[0]
+    return hv.reshape(shape + (len(x),))
 
 
 def _curry_hvp(f, args, chunk):
@@ -347,7 +381,8 @@ def _curry_hvp(f, args, chunk):
 
 
 def vhv(f, x, v, args=()):
-    """The quadratic form ``v^T H v`` in one sweep of scalar hyper-duals.
+    """The quadratic form ``v^T H v`` in one sweep of scalar hyper-duals
+    (a float, or an array shaped like ``f(x)`` for a vector ``f``).
 
     Examples
     --------
@@ -360,7 +395,6 @@ def vhv(f, x, v, args=()):
     x, v = _vector_pair(x, v)
     seeds = v.reshape(-1, 1)
     values, _, _, cross, shape = _seeded2(f, x, seeds, seeds, args, scalar=False)
-    _scalar_output("vhv", shape)
     return _scalar_value(cross[:, 0, 0], shape)
 
 

@@ -3,7 +3,7 @@ mpmath, the Python fallback, jacobian-of-gradient and SciPy's optimizers.
 
 Compiles are the cost here (each (function, block size) pair compiles once),
 so the problems are module-level and their sizes chosen to share block sizes:
-n = 4..50 all use blocks of 4 (MAX_AUTO_HESSIAN_CHUNK).
+n = 2 and 4 use blocks of 2, n = 7..50 blocks of 3 (MAX_AUTO_HESSIAN_CHUNK).
 """
 
 import math
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import dualdiff as dd
-from functions import example, rosenbrock, rosenbrock_gradient
+from functions import broyden, example, rosenbrock, rosenbrock_gradient
 
 RNG = np.random.default_rng(20261122)
 
@@ -166,9 +166,100 @@ def test_curried_hessian_and_hvp():
     assert_close(dd.hvp(logsumexp_affine)(x[:8], v, A_8), H @ v)
 
 
-def test_hessian_of_a_vector_function_is_a_value_error():
-    with pytest.raises(ValueError, match="scalar"):
-        dd.hessian(lambda x: (x[0] * x[1], x[0]), np.ones(2))
+def test_lean_scalar_driver_matches_the_general_driver_bit_for_bit():
+    # a 1-tuple output takes the general driver (to_flat), a number the lean one
+    x = RNG.uniform(-2, 2, 10)
+    H1 = dd.hessian(rosenbrock_as_tuple, x)
+    assert H1.shape == (1, 10, 10)
+    np.testing.assert_array_equal(H1[0], dd.hessian(rosenbrock, x))
+
+
+def constant(x):
+    return 3
+
+
+def test_a_function_returning_a_plain_number():
+    # the int becomes a constant dual on the way out: everything is zero
+    value, grad, H = dd.value_gradient_and_hessian(constant, np.ones(4))
+    assert value == 3.0 and not grad.any() and not H.any()
+    assert not dd.hvp(constant, np.ones(4), np.ones(4)).any()
+    assert dd.vhv(constant, np.ones(4), np.ones(4)) == 0.0
+    assert dd.derivative(constant, 1.0, order=2) == 0.0
+
+
+# ---------------------------------------------------------------------------
+# Vector-valued functions: one Hessian per output
+# ---------------------------------------------------------------------------
+
+def rosenbrock_as_tuple(x):
+    return (rosenbrock(x),)
+
+
+def three_outputs(x):
+    """Tuple output of n = 4 inputs (blocks of 2, as the mixed problem)."""
+    return (x[0] * x[1] * x[2] * x[3],
+            math.sin(x[0]) * x[1] ** 2 + x[3],
+            math.exp(x[2]) * x[0])
+
+
+def three_outputs_hessians(x):
+    a, b, c, d = x
+    H = np.zeros((3, 4, 4))
+    H[0] = [[0, c * d, b * d, b * c], [c * d, 0, a * d, a * c],
+            [b * d, a * d, 0, a * b], [b * c, a * c, a * b, 0]]
+    H[1, 0, 0] = -math.sin(a) * b ** 2
+    H[1, 0, 1] = H[1, 1, 0] = 2 * b * math.cos(a)
+    H[1, 1, 1] = 2 * math.sin(a)
+    H[2, 2, 2] = math.exp(c) * a
+    H[2, 0, 2] = H[2, 2, 0] = math.exp(c)
+    return H
+
+
+def three_outputs_with_table(x, table):
+    return (table["scale"] * x[0] * x[1] * x[2] * x[3],
+            table["scale"] * (math.sin(x[0]) * x[1] ** 2 + x[3]),
+            table["scale"] * math.exp(x[2]) * x[0])
+
+
+def test_hessian_of_a_tuple_valued_function():
+    x = np.array([0.4, -1.1, 0.8, 1.7])
+    H = dd.hessian(three_outputs, x)
+    assert H.shape == (3, 4, 4)
+    assert_close(H, three_outputs_hessians(x))
+    for k in range(3):
+        assert np.array_equal(H[k], H[k].T)
+    value, jac, H2 = dd.value_gradient_and_hessian(three_outputs, x)
+    np.testing.assert_array_equal(H2, H)
+    np.testing.assert_array_equal(value, three_outputs(x))
+    np.testing.assert_array_equal(jac, dd.jacobian(three_outputs, x))
+
+
+def test_hessian_of_an_array_valued_function():
+    # Broyden: F_i = (3 - 2 x_i) x_i - x_{i-1} - 2 x_{i+1} + 1, so d2F_i/dx_i2 = -4
+    x = RNG.uniform(-1, 1, 6)
+    H = dd.hessian(broyden, x)
+    expected = np.zeros((6, 6, 6))
+    for i in range(6):
+        expected[i, i, i] = -4.0
+    np.testing.assert_array_equal(H, expected)
+
+
+def test_vector_hvp_and_vhv():
+    x = np.array([0.4, -1.1, 0.8, 1.7])
+    v = RNG.normal(size=4)
+    ref = three_outputs_hessians(x)
+    assert_close(dd.hvp(three_outputs, x, v), ref @ v)
+    assert dd.hvp(three_outputs, x, v).shape == (3, 4)
+    assert_close(dd.vhv(three_outputs, x, v), np.einsum("i,kij,j->k", v, ref, v))
+
+
+def test_vector_hessian_through_the_python_fallback():
+    x = np.array([0.4, -1.1, 0.8, 1.7])
+    with pytest.warns(dd.FallbackWarning):
+        H = dd.hessian(three_outputs_with_table, x, args=({"scale": 1.0},))
+    np.testing.assert_array_equal(H, dd.hessian(three_outputs, x))
+    for k in range(3):
+        assert np.array_equal(H[k], H[k].T)
 
 
 # ---------------------------------------------------------------------------
@@ -215,9 +306,16 @@ def sin_and_cube(t):
     return (math.sin(t), t ** 3)
 
 
+def sin_cube_constant_list(t):
+    return [math.sin(t), t ** 3, 2.0]
+
+
 def test_second_derivative_of_a_vector_function_and_curried_form():
     np.testing.assert_allclose(dd.derivative(sin_and_cube, 0.4, order=2),
                                [-math.sin(0.4), 2.4], rtol=1e-15)
+    d2 = dd.derivative(sin_cube_constant_list, 0.4, order=2)
+    assert d2.shape == (3,)
+    np.testing.assert_allclose(d2, [-math.sin(0.4), 2.4, 0.0], rtol=1e-15)
     d2 = dd.derivative(example, order=2)
     assert d2(0.7) == dd.derivative(example, 0.7, order=2)
 
@@ -236,7 +334,7 @@ def test_fallback_hessian_hvp_vhv_match_the_compiled_path(mixed_reference):
     with pytest.warns(dd.FallbackWarning, match="no Numba type"):
         value, grad, H = dd.value_gradient_and_hessian(with_table, X_MIXED, args=(table,))
     assert value == pytest.approx(mixed(X_MIXED), rel=1e-15)
-    assert_close(H, dd.hessian(mixed, X_MIXED))
+    np.testing.assert_array_equal(H, dd.hessian(mixed, X_MIXED))  # the same operations
     assert_close(H, mixed_reference)
     assert_close(grad, dd.gradient(mixed, X_MIXED), rtol=1e-14)
     assert np.array_equal(H, H.T)
@@ -246,6 +344,25 @@ def test_fallback_hessian_hvp_vhv_match_the_compiled_path(mixed_reference):
         assert_close(dd.hvp(with_table, X_MIXED, v, args=(table,)), dd.hvp(mixed, X_MIXED, v))
         assert dd.vhv(with_table, X_MIXED, v, args=(table,)) == pytest.approx(
             dd.vhv(mixed, X_MIXED, v), rel=1e-12)
+
+
+def rosenbrock_with_table(x, table):
+    return table["scale"] * rosenbrock(x)
+
+
+def logsumexp_with_table(x, A, table):
+    return table["scale"] * logsumexp_affine(x, A)
+
+
+@pytest.mark.filterwarnings("ignore::dualdiff.FallbackWarning")
+def test_fallback_hessians_are_identical_to_the_compiled_ones():
+    table = {"scale": 1.0}
+    x = RNG.uniform(-2, 2, 10)
+    np.testing.assert_array_equal(dd.hessian(rosenbrock_with_table, x, args=(table,)),
+                                  dd.hessian(rosenbrock, x))
+    x = RNG.normal(size=8)
+    np.testing.assert_array_equal(dd.hessian(logsumexp_with_table, x, args=(A_8, table)),
+                                  dd.hessian(logsumexp_affine, x, args=(A_8,)))
 
 
 @pytest.mark.filterwarnings("ignore::dualdiff.FallbackWarning")
@@ -260,6 +377,29 @@ def test_fallback_second_derivative():
 
 def gradient_of_mixed(x):
     return dd.gradient(mixed, x)
+
+
+@pytest.mark.filterwarnings("ignore::dualdiff.FallbackWarning")
+def test_perturbation_confusion():
+    # d/dx [x * d/dy (x + y)] = d/dx [x * 1] = 1, not 2
+    assert dd.derivative(lambda x: x * dd.derivative(lambda y: x + y, 1.0), 1.0) == 1.0
+    # d/dx [x * d/dy (x y)] = d/dx x^2 = 2 x
+    assert dd.derivative(lambda x: x * dd.derivative(lambda y: x * y, 2.0), 1.5) == 3.0
+
+
+def squared_gradient_norm(x):
+    """|grad g|^2 for g = x0^2 x1 + sin(x1): calls dd.gradient inside."""
+    g = dd.gradient(lambda z: z[0] ** 2 * z[1] + math.sin(z[1]), x)
+    return g[0] ** 2 + g[1] ** 2
+
+
+@pytest.mark.filterwarnings("ignore::dualdiff.FallbackWarning")
+def test_gradient_of_a_function_that_calls_gradient():
+    a, b = 0.5, 1.2
+    s = a ** 2 + math.cos(b)  # grad g = (2 a b, a^2 + cos b)
+    expected = [8 * a * b ** 2 + 4 * a * s, 8 * a ** 2 * b - 2 * s * math.sin(b)]
+    assert_close(dd.gradient(squared_gradient_norm, np.array([a, b])), np.array(expected),
+                 rtol=1e-14)
 
 
 @pytest.mark.filterwarnings("ignore::dualdiff.FallbackWarning")

@@ -120,7 +120,7 @@ def _is_user_function(value):
     if not isinstance(value, pytypes.FunctionType):
         return False
     module = getattr(value, "__module__", None) or ""
-    if module == "dualdiff.examples":  # written as user code
+    if module in ("__main__", "dualdiff.examples"):  # scripts, notebooks, our examples
         return True
     return not module.startswith(_LIBRARY_PREFIXES)
 

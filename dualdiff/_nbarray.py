@@ -8,23 +8,27 @@ the innermost primal.  DESIGN.md records why: this layout is 8x faster than a
 list of structs and lets ``A @ x`` carry the value and every partial in one
 BLAS call.
 
-Supported inside compiled code: ``len``, integer and slice indexing, item
-assignment (of duals or plain numbers), iteration, ``.shape``, ``.size``,
-``.ndim``, ``.copy()``, and ``np.empty_like``/``np.zeros_like``/``np.ones_like``.
+Supported here, inside compiled code: ``len``, integer, tuple and slice
+indexing, item assignment (of duals or plain numbers), iteration, ``.shape``,
+``.size``, ``.ndim``, ``.copy()``, and ``np.empty_like``/``np.zeros_like``/
+``np.ones_like``.  Array programming (elementwise operators and ufuncs,
+reductions, ``@``, reshaping, joining, masks) is registered by
+:mod:`dualdiff._nbarray_ops`, :mod:`dualdiff._nbarray_reduce` and
+:mod:`dualdiff._nbarray_shape`, imported at the end of this module.
 """
 
 import operator
 
 import numpy as np
 
-from ._nbdual import DualType, _build_dual, convert_to, is_lower, make_dual
+from ._nbdual import DualType, _build_dual, is_lower, make_dual
 from ._numba_compat import (
-    AbstractTemplate, infer_global, signature, RefType, cgutils, intrinsic, iternext_impl, lower_builtin, make_attribute_wrapper,
-    models, overload, overload_attribute, overload_method, register_jitable, register_model,
-    types,
+    AbstractTemplate, Conversion, RefType, cgutils, infer_global, intrinsic, iternext_impl,
+    lower_builtin, lower_cast, make_attribute_wrapper, models, overload, overload_attribute,
+    overload_method, register_jitable, register_model, signature, types,
 )
 
-__all__ = ["DualArrayType", "wrap_dual_array"]
+__all__ = ["DualArrayType", "wrap_dual_array", "load_at", "store_at"]
 
 
 class DualArrayType(types.IterableType):
@@ -52,6 +56,20 @@ class DualArrayType(types.IterableType):
         return DualArrayType(self.dtype, self.ndim if ndim is None else ndim,
                              self.layout if layout is None else layout)
 
+    # A contiguous and a strided dual array of the same element type unify to
+    # the strided one (``h = x; h = np.tanh(W @ h)`` keeps one type).
+    def unify(self, typingctx, other):
+        if isinstance(other, DualArrayType) and other.dtype == self.dtype \
+                and other.ndim == self.ndim:
+            return self if other.layout == self.layout else self.copy(layout="A")
+        return None
+
+    def can_convert_from(self, typingctx, other):
+        if isinstance(other, DualArrayType) and other.dtype == self.dtype \
+                and other.ndim == self.ndim and self.layout == "A":
+            return Conversion.safe
+        return None
+
 
 @register_model(DualArrayType)
 class _DualArrayModel(models.StructModel):
@@ -60,6 +78,14 @@ class _DualArrayModel(models.StructModel):
 
 
 make_attribute_wrapper(DualArrayType, "data", "data")
+
+
+@lower_cast(DualArrayType, DualArrayType)
+def _cast_layout(context, builder, fromty, toty, val):
+    src = cgutils.create_struct_proxy(fromty)(context, builder, value=val)
+    dst = cgutils.create_struct_proxy(toty)(context, builder)
+    dst.data = context.cast(builder, src.data, fromty.data_type, toty.data_type)
+    return dst._getvalue()
 
 
 @intrinsic
@@ -172,15 +198,20 @@ def _store_row(row, value):
 # and strides directly.
 
 def _element_pointers(context, builder, arr_type, arr_value, index, index_type):
+    """Addresses of the ``width`` floats of element ``index`` (an intp, or a
+    list of intp for a multi-dimensional element index)."""
     s = cgutils.create_struct_proxy(arr_type)(context, builder, value=arr_value)
     data_type = arr_type.data_type
     ary = context.make_array(data_type)(context, builder, value=s.data)
     shapes = cgutils.unpack_tuple(builder, ary.shape, data_type.ndim)
     strides = cgutils.unpack_tuple(builder, ary.strides, data_type.ndim)
-    i = context.cast(builder, index, index_type, types.intp)
+    if isinstance(index, list):
+        head = index
+    else:
+        head = [context.cast(builder, index, index_type, types.intp)]
     pointers = []
     for k in range(arr_type.width):
-        inds = [i, context.get_constant(types.intp, k)]
+        inds = head + [context.get_constant(types.intp, k)]
         pointers.append(cgutils.get_item_pointer2(
             context, builder, data=ary.data, shape=shapes, strides=strides,
             layout=data_type.layout, inds=inds))
@@ -206,11 +237,11 @@ def _flatten(context, builder, t, value, out):
         _flatten(context, builder, t.base, builder.extract_value(partials, k), out)
 
 
-def _checked_index(context, builder, arr_type, arr_value, index, index_type):
-    """Wrap a negative index and raise IndexError outside [0, len)."""
+def _checked_index(context, builder, arr_type, arr_value, index, index_type, axis=0):
+    """Wrap a negative index and raise IndexError outside [0, shape[axis])."""
     s = cgutils.create_struct_proxy(arr_type)(context, builder, value=arr_value)
     ary = context.make_array(arr_type.data_type)(context, builder, value=s.data)
-    n = cgutils.unpack_tuple(builder, ary.shape, arr_type.data_type.ndim)[0]
+    n = cgutils.unpack_tuple(builder, ary.shape, arr_type.data_type.ndim)[axis]
     i = context.cast(builder, index, index_type, types.intp)
     zero = context.get_constant(types.intp, 0)
     i = builder.select(builder.icmp_signed("<", i, zero), builder.add(i, n), i)
@@ -219,6 +250,13 @@ def _checked_index(context, builder, arr_type, arr_value, index, index_type):
         context.call_conv.return_user_exc(builder, IndexError,
                                           ("index out of range for dual array",))
     return i
+
+
+def _checked_indices(context, builder, arr_type, arr_value, tup, tup_type):
+    """``_checked_index`` for each integer of the index tuple ``tup``."""
+    return [_checked_index(context, builder, arr_type, arr_value,
+                           builder.extract_value(tup, axis), t, axis)
+            for axis, t in enumerate(tup_type)]
 
 
 def _is_vector(t):
@@ -263,6 +301,92 @@ def _vector_setitem(context, builder, sig, args):
     return context.get_dummy_value()
 
 
+def _is_element_index(arr, idx):
+    """An index tuple of ``arr.ndim`` integers (one element)."""
+    return isinstance(arr, DualArrayType) and isinstance(idx, types.BaseTuple) \
+        and len(idx) == arr.ndim and all(isinstance(t, types.Integer) for t in idx)
+
+
+@infer_global(operator.getitem)
+class _ElementGetitem(AbstractTemplate):
+    def generic(self, args, kws):
+        if len(args) == 2 and _is_element_index(*args):
+            return signature(args[0].dtype, *args)
+
+
+@lower_builtin(operator.getitem, DualArrayType, types.BaseTuple)
+def _element_getitem(context, builder, sig, args):
+    arr_type = sig.args[0]
+    inds = _checked_indices(context, builder, arr_type, args[0], args[1], sig.args[1])
+    pointers = _element_pointers(context, builder, arr_type, args[0], inds, None)
+    values = iter([builder.load(p) for p in pointers])
+    return _assemble(context, builder, arr_type.dtype, values)
+
+
+@infer_global(operator.setitem)
+class _ElementSetitem(AbstractTemplate):
+    def generic(self, args, kws):
+        if len(args) == 3 and _is_element_index(args[0], args[1]):
+            arr, _, value = args
+            if value == arr.dtype or is_lower(value, arr.dtype):
+                return signature(types.none, arr, args[1], arr.dtype)
+
+
+@lower_builtin(operator.setitem, DualArrayType, types.BaseTuple, types.Any)
+def _element_setitem(context, builder, sig, args):
+    arr_type = sig.args[0]
+    value = context.cast(builder, args[2], sig.args[2], arr_type.dtype)
+    inds = _checked_indices(context, builder, arr_type, args[0], args[1], sig.args[1])
+    pointers = _element_pointers(context, builder, arr_type, args[0], inds, None)
+    flat = []
+    _flatten(context, builder, arr_type.dtype, value, flat)
+    for p, v in zip(pointers, flat):
+        builder.store(v, p)
+    return context.get_dummy_value()
+
+
+# Unchecked element access for generated kernels, whose loop bounds come from
+# the arrays' own shapes: no wrap-around, no IndexError branch (smaller IR,
+# faster compiles and loops).  ``load_at(arr, i[, j])``,
+# ``store_at(arr, value, i[, j])``; never for user code.
+
+@intrinsic
+def load_at(typingctx, arr, *index):
+    if not isinstance(arr, DualArrayType) or len(index) != arr.ndim \
+            or not all(isinstance(t, types.Integer) for t in index):
+        return None
+
+    def codegen(context, builder, sig, args):
+        inds = [context.cast(builder, v, t, types.intp)
+                for v, t in zip(cgutils.unpack_tuple(builder, args[1]), sig.args[1])]
+        pointers = _element_pointers(context, builder, arr, args[0], inds, None)
+        return _assemble(context, builder, arr.dtype, iter([builder.load(p) for p in pointers]))
+
+    return signature(arr.dtype, arr, types.StarArgTuple(index)), codegen
+
+
+@intrinsic
+def store_at(typingctx, arr, value, *index):
+    if not isinstance(arr, DualArrayType) or len(index) != arr.ndim \
+            or not all(isinstance(t, types.Integer) for t in index):
+        return None
+    if not (value == arr.dtype or is_lower(value, arr.dtype)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        v = context.cast(builder, args[1], sig.args[1], arr.dtype)
+        inds = [context.cast(builder, w, t, types.intp)
+                for w, t in zip(cgutils.unpack_tuple(builder, args[2]), sig.args[2])]
+        pointers = _element_pointers(context, builder, arr, args[0], inds, None)
+        flat = []
+        _flatten(context, builder, arr.dtype, v, flat)
+        for p, item in zip(pointers, flat):
+            builder.store(item, p)
+        return context.get_dummy_value()
+
+    return signature(types.none, arr, value, types.StarArgTuple(index)), codegen
+
+
 @infer_global(len)
 class _DualArrayLen(AbstractTemplate):
     def generic(self, args, kws):
@@ -299,10 +423,12 @@ def _getitem(arr, idx):
         return impl
     if isinstance(idx, types.SliceType):
         return lambda arr, idx: wrap_dual_array(arr.data[idx], arr)
-    if isinstance(idx, types.BaseTuple) and len(idx) == arr.ndim \
-            and all(_is_int(t) for t in idx):
-        load = _generated("load", arr.dtype)
-        return lambda arr, idx: load(arr.data[idx])
+    if isinstance(idx, types.BaseTuple) and 0 < len(idx) <= arr.ndim \
+            and all(_is_int(t) or isinstance(t, types.SliceType) for t in idx):
+        if len(idx) == arr.ndim and all(_is_int(t) for t in idx):
+            return None  # one element: lowered directly (_element_getitem)
+        # ints and slices: a view; the trailing axis of the store is kept
+        return lambda arr, idx: wrap_dual_array(arr.data[idx], arr)
     return None
 
 
@@ -310,11 +436,11 @@ def _getitem(arr, idx):
 def _setitem(arr, idx, value):
     if not isinstance(arr, DualArrayType):
         return None
-    scalar_index = (_is_int(idx) and arr.ndim == 1) or (
-        isinstance(idx, types.BaseTuple) and len(idx) == arr.ndim and all(_is_int(t) for t in idx))
-    if scalar_index and isinstance(value, (types.Number, DualType)):
-        return _setitem_scalar(arr)
-    if isinstance(idx, types.SliceType):
+    if _is_element_index(arr, idx):
+        return None  # lowered directly (_element_setitem)
+    if _is_int(idx) and arr.ndim == 1:
+        return None  # lowered directly (_vector_setitem)
+    if isinstance(idx, types.SliceType) and arr.ndim == 1:
         if isinstance(value, DualArrayType) and value.dtype == arr.dtype:
             def impl(arr, idx, value):
                 arr.data[idx] = value.data
@@ -326,17 +452,6 @@ def _setitem(arr, idx, value):
                     view[i] = value
             return impl
     return None
-
-
-def _setitem_scalar(arr):
-    dtype = arr.dtype
-    if arr.ndim == 1:
-        return None  # lowered directly (_vector_setitem)
-    store_view = _generated("store", dtype)
-
-    def impl(arr, idx, value):
-        store_view(arr.data[idx], convert_to(value, dtype))
-    return impl
 
 
 def _checked(arr, i):
@@ -454,3 +569,8 @@ def _iternext(context, builder, sig, args, result):
         value = context.compile_internal(builder, _item, item_sig, [it.array, index])
         result.yield_(value)
         builder.store(builder.add(index, context.get_constant(types.intp, 1)), it.index)
+
+
+# Array programming (elementwise ops, reductions, matmul, reshaping) lives in
+# its own modules; importing them registers their overloads.
+from . import _nbarray_ops  # noqa: E402,F401

@@ -203,7 +203,10 @@ class Dual:
     def __float__(self):
         raise TypeError(
             "float() of a dual number would silently drop its derivatives; "
-            "use dualdiff.primal(x) (or x.value) if that is what you mean")
+            "use dualdiff.primal(x) (or x.value) if that is what you mean. "
+            "If this came from storing a dual into an array made with np.zeros(n) or "
+            "np.empty(n), allocate it with np.zeros_like(x) or "
+            "dualdiff.arrays.zeros(n, like=x) instead")
 
     def __int__(self):
         return int(primal(self))
@@ -315,6 +318,9 @@ class Dual:
 
     @staticmethod
     def _dd_apply_binary(rule, a, b):
+        for operand in (a, b):  # a subclass (HyperDual) handles its own operands
+            if isinstance(operand, Dual) and type(operand) is not Dual:
+                return type(operand)._dd_apply_binary(rule, a, b)
         tag, av, ap, bv, bp = _split(a, b)
         av = np.float64(av) if _is_real(av) else av
         bv = np.float64(bv) if _is_real(bv) else bv
@@ -362,14 +368,83 @@ class Dual:
 
 
 def _elementwise(scalar_op, inputs):
-    """Apply a scalar operation over arrays (as Python objects) and scalars."""
-    arrays = [i.astype(object) if isinstance(i, np.ndarray) else None for i in inputs]
+    """Apply a scalar operation over arrays (as Python objects) and scalars.
+
+    The result is an object array, or a bool array when every element is a
+    bool (comparisons, ``np.isnan``), so that it can index an array.
+    """
+    arrays = [np.asarray(i).astype(object) if isinstance(i, np.ndarray) else None
+              for i in inputs]
     shape = np.broadcast_shapes(*[a.shape for a in arrays if a is not None])
     views = [np.broadcast_to(a, shape) if a is not None else None for a in arrays]
     out = np.empty(shape, dtype=object)
     for idx in np.ndindex(shape):
         out[idx] = scalar_op(*[v[idx] if v is not None else i for v, i in zip(views, inputs)])
+    if out.size and all(isinstance(o, (bool, np.bool_)) for o in out.flat):
+        return out.astype(bool)
     return out
+
+
+class DualObjectArray(np.ndarray):
+    """An object array of duals that applies every NumPy ufunc elementwise.
+
+    The Python path hands user functions arrays of this class.  Plain object
+    arrays only reach a dual's ``__array_ufunc__`` when the dual itself is an
+    operand, and NumPy has no object loop for some ufuncs (``np.logaddexp``,
+    ``np.copysign``).  This subclass routes each elementwise ufunc call through
+    the scalar rules instead; reductions, ``@`` and indexing are NumPy's own.
+
+    Examples
+    --------
+    >>> import numpy as np, dualdiff as dd
+    >>> from dualdiff.dual import as_dual_array
+    >>> x = as_dual_array([dd.Dual(0.0, 1.0), dd.Dual(1.0, 2.0)])
+    >>> np.logaddexp(x, 0.0)[0]
+    Dual(0.6931471805599453, 0.5)
+    """
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        plain = [i.view(np.ndarray) if isinstance(i, DualObjectArray) else i for i in inputs]
+        scalar_op = _UFUNC_SCALAR.get(ufunc)
+        if scalar_op is not None and method == "__call__" and not kwargs:
+            return _wrap_objects(_elementwise(scalar_op, plain))
+        if "out" in kwargs:
+            kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, DualObjectArray) else o
+                                  for o in kwargs["out"])
+        return _wrap_objects(getattr(ufunc, method)(*plain, **kwargs))
+
+    def __array_function__(self, func, types, args, kwargs):
+        scalar_op = _ARRAY_FUNCTION_SCALAR.get(func)
+        if scalar_op is not None and not kwargs:
+            plain = [a.view(np.ndarray) if isinstance(a, DualObjectArray) else a for a in args]
+            return _wrap_objects(_elementwise(scalar_op, plain))
+        return _wrap_objects(super().__array_function__(func, types, args, kwargs))
+
+
+def _wrap_objects(result):
+    if isinstance(result, np.ndarray) and result.dtype == object:
+        return result.view(DualObjectArray)
+    if isinstance(result, tuple):
+        return tuple(_wrap_objects(r) for r in result)
+    return result
+
+
+def as_dual_array(items):
+    """An array of duals (nested sequences allowed) as a :class:`DualObjectArray`.
+
+    Examples
+    --------
+    >>> import dualdiff as dd
+    >>> from dualdiff.dual import as_dual_array
+    >>> as_dual_array([dd.Dual(1.0, 1.0), 2.0]).shape
+    (2,)
+    """
+    if isinstance(items, np.ndarray):
+        out = items.astype(object)
+    else:
+        out = np.empty(np.shape(items), dtype=object)
+        out[...] = items
+    return out.view(DualObjectArray)
 
 
 def _primal_or(x):

@@ -1,0 +1,645 @@
+"""Reductions and products of dual arrays inside compiled code.
+
+* ``np.sum``, ``np.prod``, ``np.mean``, ``np.max``/``np.min`` (``np.amax``,
+  ``np.amin``), ``np.argmax``/``np.argmin`` and ``np.cumsum``, with and
+  without ``axis``, and the same as methods (``x.sum(axis=0)``);
+  ``max``/``min`` select by primal value, the first of equal values wins and
+  a NaN primal propagates, as in NumPy.
+* ``np.dot``, ``@`` and ``x.dot(y)``.  A float matrix times a dual vector or
+  matrix is ONE BLAS call over the value and every partial: the float store
+  of shape ``(n, K)`` (or ``(n, p*K)``) is multiplied as a matrix.  Dual
+  times float is one BLAS call on the transposed store; dual times dual uses
+  the product rule (two BLAS calls) for first-order duals and a loop for
+  nested ones.
+* ``np.linalg.norm`` (the 2-norm of a vector, the Frobenius norm of a matrix).
+
+All loops read elements through the directly lowered ``x[i]``/``x[i, j]``.
+"""
+
+import operator
+
+import numpy as np
+
+from . import rules
+from ._nbarray import DualArrayType, load_at, load_row, wrap_dual_array
+from ._nbarray_ops import contiguous, operand_kind, result_dtype, swap_last, zero_like
+from ._nbdual import primal_value
+from ._numba_compat import overload, overload_method, register_jitable, types
+
+__all__ = []
+
+_MATMUL_MSG = "matmul: the inner dimensions of the operands differ"
+_EMPTY_MSG = "zero-size dual array has no maximum or minimum"
+
+
+def _no_axis(axis):
+    return axis is None or isinstance(axis, (types.NoneType, types.Omitted))
+
+
+def _is_dual_array(x, ndims=(1, 2)):
+    return isinstance(x, DualArrayType) and x.ndim in ndims
+
+
+@register_jitable
+def _axis(axis, ndim):
+    ax = axis + ndim if axis < 0 else axis
+    if ax < 0 or ax >= ndim:
+        raise ValueError("axis out of range for the dual array")
+    return ax
+
+
+# ---------------------------------------------------------------------------
+# Folds: sum and prod (generated from one template per operator)
+# ---------------------------------------------------------------------------
+
+_FOLD = """
+def fold1(x):
+    s = {init}
+    for i in range(len(x)):
+        s = s {op} load_at(x, i)
+    return s
+
+def fold2(x):
+    s = {init}
+    n0, n1 = x.shape
+    for i in range(n0):
+        for j in range(n1):
+            s = s {op} load_at(x, i, j)
+    return s
+
+def fold2_axis(x, axis):
+    ax = _axis(axis, 2)
+    n0, n1 = x.shape
+    K = x.data.shape[2]
+    if ax == 0:
+        out = wrap_dual_array(np.empty((n1, K)), x)
+        for j in range(n1):
+            out[j] = {init}
+        for i in range(n0):
+            for j in range(n1):
+                out[j] = out[j] {op} load_at(x, i, j)
+        return out
+    out = wrap_dual_array(np.empty((n0, K)), x)
+    for i in range(n0):
+        s = {init}
+        for j in range(n1):
+            s = s {op} load_at(x, i, j)
+        out[i] = s
+    return out
+"""
+
+
+def _folds(op, init):
+    ns = {"np": np, "zero_like": zero_like, "wrap_dual_array": wrap_dual_array,
+          "_axis": _axis, "load_at": load_at}
+    exec(compile(_FOLD.format(op=op, init=init), f"<dualdiff fold {op}>", "exec"), ns)
+    return tuple(register_jitable(error_model="numpy")(ns[k])
+                 for k in ("fold1", "fold2", "fold2_axis"))
+
+
+_SUM = _folds("+", "zero_like(x)")
+_PROD = _folds("*", "(zero_like(x) + 1.0)")
+_sum1, _sum2, _sum2_axis = _SUM
+
+
+def _fold_impl(folds, x, axis):
+    fold1, fold2, fold2_axis = folds
+    if x.ndim == 1:
+        if _no_axis(axis):
+            return lambda x, axis=None: fold1(x)
+
+        def impl1(x, axis=None):
+            _axis(axis, 1)
+            return fold1(x)
+        return impl1
+    if _no_axis(axis):
+        return lambda x, axis=None: fold2(x)
+    return lambda x, axis=None: fold2_axis(x, axis)
+
+
+def _register_fold(fns, method, folds):
+    def typer(x, axis=None):
+        if _is_dual_array(x) and (_no_axis(axis) or isinstance(axis, types.Integer)):
+            return _fold_impl(folds, x, axis)
+    for fn in fns:
+        overload(fn)(typer)
+    overload_method(DualArrayType, method)(typer)
+
+
+_register_fold((np.sum,), "sum", _SUM)
+_register_fold((np.prod,), "prod", _PROD)
+
+
+@register_jitable
+def _mean1(x):
+    return _sum1(x) / len(x)
+
+
+@register_jitable
+def _mean2(x):
+    return _sum2(x) / x.size
+
+
+@register_jitable
+def _mean2_axis(x, axis):
+    s = _sum2_axis(x, axis)
+    n = x.shape[_axis(axis, 2)]
+    for i in range(len(s)):
+        s[i] = s[i] / n
+    return s
+
+
+def _mean(x, axis=None):
+    if not (_is_dual_array(x) and (_no_axis(axis) or isinstance(axis, types.Integer))):
+        return None
+    if x.ndim == 1:
+        if _no_axis(axis):
+            return lambda x, axis=None: _mean1(x)
+
+        def impl1(x, axis=None):
+            _axis(axis, 1)
+            return _mean1(x)
+        return impl1
+    if _no_axis(axis):
+        return lambda x, axis=None: _mean2(x)
+    return lambda x, axis=None: _mean2_axis(x, axis)
+
+
+overload(np.mean)(_mean)
+overload_method(DualArrayType, "mean")(_mean)
+
+
+# ---------------------------------------------------------------------------
+# Selections by primal value: max, min, argmax, argmin
+# ---------------------------------------------------------------------------
+
+@register_jitable
+def _wins_max(c, b):
+    return c > b or (c != c and b == b)
+
+
+@register_jitable
+def _wins_min(c, b):
+    return c < b or (c != c and b == b)
+
+
+_SELECT = """
+def arg1(x):
+    n = len(x)
+    if n == 0:
+        raise ValueError(EMPTY)
+    best = 0
+    bv = _pv(x[0])
+    for i in range(1, n):
+        v = _pv(x[i])
+        if wins(v, bv):
+            best = i
+            bv = v
+    return best
+
+def arg2(x):
+    n0, n1 = x.shape
+    if n0 * n1 == 0:
+        raise ValueError(EMPTY)
+    bi = 0
+    bj = 0
+    bv = _pv(x[0, 0])
+    for i in range(n0):
+        for j in range(n1):
+            v = _pv(x[i, j])
+            if wins(v, bv):
+                bi = i
+                bj = j
+                bv = v
+    return bi, bj
+
+def arg2_axis(x, axis):
+    ax = _axis(axis, 2)
+    n0, n1 = x.shape
+    if n0 * n1 == 0:
+        raise ValueError(EMPTY)
+    m = n1 if ax == 0 else n0
+    out = np.zeros(m, np.intp)
+    for r in range(m):
+        if ax == 0:
+            bv = _pv(x[0, r])
+            for i in range(1, n0):
+                v = _pv(x[i, r])
+                if wins(v, bv):
+                    out[r] = i
+                    bv = v
+        else:
+            bv = _pv(x[r, 0])
+            for j in range(1, n1):
+                v = _pv(x[r, j])
+                if wins(v, bv):
+                    out[r] = j
+                    bv = v
+    return out
+
+def select1(x):
+    return x[arg1(x)]
+
+def select2(x):
+    i, j = arg2(x)
+    return x[i, j]
+
+def select2_axis(x, axis):
+    ax = _axis(axis, 2)
+    idx = arg2_axis(x, ax)
+    K = x.data.shape[2]
+    out = wrap_dual_array(np.empty((len(idx), K)), x)
+    for r in range(len(idx)):
+        if ax == 0:
+            out[r] = x[idx[r], r]
+        else:
+            out[r] = x[r, idx[r]]
+    return out
+
+def flat2(x):
+    i, j = arg2(x)
+    return i * x.shape[1] + j
+"""
+
+
+def _selections(wins):
+    ns = {"np": np, "wins": wins, "_pv": primal_value, "_axis": _axis, "EMPTY": _EMPTY_MSG,
+          "wrap_dual_array": wrap_dual_array}
+    exec(compile(_SELECT, "<dualdiff selections>", "exec"), ns)
+    jit = register_jitable(error_model="numpy")
+    names = ("arg1", "arg2", "arg2_axis", "select1", "select2", "select2_axis", "flat2")
+    for name in names:   # in order: later functions call the jitted earlier ones
+        ns[name] = jit(ns[name])
+    return {name: ns[name] for name in names}
+
+
+def _register_selection(fns, method, sel, arg=False):
+    one, two, two_axis = (("arg1", "flat2", "arg2_axis") if arg
+                          else ("select1", "select2", "select2_axis"))
+
+    def typer(x, axis=None):
+        if not (_is_dual_array(x) and (_no_axis(axis) or isinstance(axis, types.Integer))):
+            return None
+        f1, f2, f2a = sel[one], sel[two], sel[two_axis]
+        if x.ndim == 1:
+            if _no_axis(axis):
+                return lambda x, axis=None: f1(x)
+
+            def impl1(x, axis=None):
+                _axis(axis, 1)
+                return f1(x)
+            return impl1
+        if _no_axis(axis):
+            return lambda x, axis=None: f2(x)
+        return lambda x, axis=None: f2a(x, axis)
+
+    for fn in fns:
+        overload(fn)(typer)
+    overload_method(DualArrayType, method)(typer)
+
+
+_MAX = _selections(_wins_max)
+_MIN = _selections(_wins_min)
+_register_selection((np.max, np.amax), "max", _MAX)
+_register_selection((np.min, np.amin), "min", _MIN)
+_register_selection((np.argmax,), "argmax", _MAX, arg=True)
+_register_selection((np.argmin,), "argmin", _MIN, arg=True)
+
+
+# ---------------------------------------------------------------------------
+# Cumulative sum
+# ---------------------------------------------------------------------------
+
+@register_jitable(error_model="numpy")
+def _cumsum1(x):
+    out = wrap_dual_array(np.empty(x.data.shape), x)
+    s = zero_like(x)
+    for i in range(len(x)):
+        s = s + x[i]
+        out[i] = s
+    return out
+
+
+@register_jitable(error_model="numpy")
+def _cumsum2_axis(x, axis):
+    ax = _axis(axis, 2)
+    n0, n1 = x.shape
+    out = wrap_dual_array(np.empty(x.data.shape), x)
+    if ax == 0:
+        for j in range(n1):
+            s = zero_like(x)
+            for i in range(n0):
+                s = s + x[i, j]
+                out[i, j] = s
+    else:
+        for i in range(n0):
+            s = zero_like(x)
+            for j in range(n1):
+                s = s + x[i, j]
+                out[i, j] = s
+    return out
+
+
+def _cumsum(x, axis=None):
+    if not (_is_dual_array(x) and (_no_axis(axis) or isinstance(axis, types.Integer))):
+        return None
+    if x.ndim == 1:
+        if _no_axis(axis):
+            return lambda x, axis=None: _cumsum1(x)
+
+        def impl1(x, axis=None):
+            _axis(axis, 1)
+            return _cumsum1(x)
+        return impl1
+    if _no_axis(axis):
+        return lambda x, axis=None: _cumsum1(x.ravel())   # NumPy: over the flattened array
+    return lambda x, axis=None: _cumsum2_axis(x, axis)
+
+
+overload(np.cumsum)(_cumsum)
+overload_method(DualArrayType, "cumsum")(_cumsum)
+
+
+# ---------------------------------------------------------------------------
+# Norm
+# ---------------------------------------------------------------------------
+
+@overload(np.linalg.norm)
+def _norm(x, ord=None):
+    if not _is_dual_array(x):
+        return None
+    if not (_no_axis(ord) or (x.ndim == 1 and isinstance(ord, types.Integer))):
+        return None
+    fold = _sum1 if x.ndim == 1 else _sum2
+    if _no_axis(ord):
+        return lambda x, ord=None: rules.sqrt(fold(x * x))
+
+    def impl(x, ord=None):
+        if ord != 2:
+            raise ValueError("only the 2-norm of a dual vector is supported")
+        return rules.sqrt(fold(x * x))
+    return impl
+
+
+# ---------------------------------------------------------------------------
+# Products: dot and matmul
+# ---------------------------------------------------------------------------
+
+@register_jitable
+def _check_inner(n1, n2):
+    if n1 != n2:
+        raise ValueError(_MATMUL_MSG)
+
+
+@register_jitable
+def _gemm(A, B):
+    # every BLAS call goes through this one signature (2-D C float64 arrays)
+    return np.dot(A, B)
+
+
+def _fmatrix(a, row):
+    """The float operand as a 2-D C float64 matrix; a vector becomes one row
+    (``row=True``) or one column (compiled only)."""
+    raise NotImplementedError
+
+
+@overload(_fmatrix)
+def _fmatrix_impl(a, row):
+    if not isinstance(a, types.Array):
+        return None
+    if a.ndim == 2:
+        return lambda a, row: contiguous(a, np.float64)
+
+    def impl(a, row):
+        c = contiguous(a, np.float64)
+        return c.reshape((1, c.shape[0])) if row else c.reshape((c.shape[0], 1))
+    return impl
+
+
+def _store3(x):
+    """The store of a dual matrix (m, n, K), or of a vector as (1, n, K) (compiled only)."""
+    raise NotImplementedError
+
+
+@overload(_store3)
+def _store3_impl(x):
+    if x.ndim == 2:
+        return lambda x: contiguous(x.data)
+    return lambda x: contiguous(x.data).reshape((1, x.data.shape[0], x.data.shape[1]))
+
+
+# float @ dual: linear in the dual operand, so the value and every partial
+# are multiplied by the same matrix: ONE BLAS call on the store seen as (n, p*K)
+
+_FLOAT_DUAL = """
+def product(a, x):
+    A = _fmatrix(a, True)
+    d = contiguous(x.data)
+    n = d.shape[0]
+    K = d.shape[d.ndim - 1]
+    _check_inner(A.shape[1], n)
+    r = _gemm(A, d.reshape((n, d.size // n)))
+    return {result}
+"""
+
+# dual @ float: the store (m, n, K) with its last two axes swapped is the
+# matrix (m*K, n) of all components; ONE BLAS call, then swap back
+
+_DUAL_FLOAT = """
+def product(x, b):
+    d = _store3(x)
+    m, n, K = d.shape
+    B = _fmatrix(b, False)
+    _check_inner(n, B.shape[0])
+    p = B.shape[1]
+    r = swap_last(_gemm(swap_last(d).reshape((m * K, n)), B).reshape((m, K, p)))
+    return {result}
+"""
+
+_RESULTS = {  # (ndim of the left, ndim of the right) -> result from r
+    "float_dual": {(2, 1): "wrap_dual_array(r, x)",
+                   (2, 2): "wrap_dual_array(r.reshape((A.shape[0], d.shape[1], K)), x)",
+                   (1, 1): "load_row(r.reshape(K), x)",
+                   (1, 2): "wrap_dual_array(r.reshape((d.shape[1], K)), x)"},
+    "dual_float": {(2, 2): "wrap_dual_array(r, x)",
+                   (2, 1): "wrap_dual_array(r.reshape((m, K)), x)",
+                   (1, 2): "wrap_dual_array(r.reshape((p, K)), x)",
+                   (1, 1): "load_row(r.reshape(K), x)"},
+}
+
+_product_cache = {}
+
+
+def _linear_product(order, nd):
+    key = (order, nd)
+    if key not in _product_cache:
+        template = _FLOAT_DUAL if order == "float_dual" else _DUAL_FLOAT
+        ns = {"np": np, "_fmatrix": _fmatrix, "_store3": _store3, "contiguous": contiguous,
+              "swap_last": swap_last, "_gemm": _gemm, "_check_inner": _check_inner,
+              "wrap_dual_array": wrap_dual_array, "load_row": load_row}
+        src = template.format(result=_RESULTS[order][nd])
+        exec(compile(src, f"<dualdiff {order} product {nd}>", "exec"), ns)
+        _product_cache[key] = register_jitable(ns["product"])
+    return _product_cache[key]
+
+
+def _values(x):
+    raise NotImplementedError
+
+
+@overload(_values)
+def _values_impl(x):
+    # the primal values of a first-order dual array, as a C float array
+    if isinstance(x, DualArrayType):
+        if x.ndim == 1:
+            def impl1(x):
+                out = np.empty(len(x))
+                for i in range(len(x)):
+                    out[i] = x.data[i, 0]
+                return out
+            return impl1
+
+        def impl2(x):
+            m, n = x.shape
+            out = np.empty((m, n))
+            for i in range(m):
+                for j in range(n):
+                    out[i, j] = x.data[i, j, 0]
+            return out
+        return impl2
+
+
+@register_jitable
+def _add_partials(t1, t2):
+    # (X @ Y)' = X' @ Y + X @ Y': t1 = X @ values(Y) carries X's partials and
+    # the value, t2 = values(X) @ Y carries Y's; the value is counted once
+    a = t1.reshape((-1, t1.shape[t1.ndim - 1]))
+    b = t2.reshape((-1, t2.shape[t2.ndim - 1]))
+    out = np.empty(a.shape)
+    for i in range(a.shape[0]):
+        out[i, 0] = a[i, 0]
+        for k in range(1, a.shape[1]):
+            out[i, k] = a[i, k] + b[i, k]
+    return out.reshape(t1.shape)
+
+
+def _blas_product(a, b):
+    """The BLAS implementation for operand types ``a @ b`` (ndim 1 or 2), or None."""
+    ka, kb = operand_kind(a), operand_kind(b)
+    if not (ka in ("darr", "farr") and kb in ("darr", "farr") and a.ndim in (1, 2)
+            and b.ndim in (1, 2)):
+        return None
+    nd = (a.ndim, b.ndim)
+    if (ka, kb) == ("farr", "darr"):
+        return _linear_product("float_dual", nd)
+    if (ka, kb) == ("darr", "farr"):
+        return _linear_product("dual_float", nd)
+    if (ka, kb) == ("darr", "darr") and a.dtype == b.dtype \
+            and isinstance(a.dtype.base, types.Float) and nd != (1, 1):
+        left = _linear_product("dual_float", nd)
+        right = _linear_product("float_dual", nd)
+
+        def product_rule(x, y):
+            t1 = left(x, _values(y))
+            t2 = right(_values(x), y)
+            return wrap_dual_array(_add_partials(t1.data, t2.data), x)
+        return register_jitable(product_rule)
+    return None
+
+
+_LOOP_PRODUCT = {
+    (1, 1): """
+def product(a, b):
+    _check_inner(len(a), len(b))
+    s = z0
+    for k in range(len(a)):
+        s = s + a[k] * b[k]
+    return s
+""",
+    (2, 1): """
+def product(a, b):
+    m, n = a.shape
+    _check_inner(n, len(b))
+    out = wrap_dual_array(np.empty((m, K)), LIKE)
+    for i in range(m):
+        s = z0
+        for k in range(n):
+            s = s + a[i, k] * b[k]
+        out[i] = s
+    return out
+""",
+    (1, 2): """
+def product(a, b):
+    n, p = b.shape
+    _check_inner(len(a), n)
+    out = wrap_dual_array(np.empty((p, K)), LIKE)
+    for j in range(p):
+        s = z0
+        for k in range(n):
+            s = s + a[k] * b[k, j]
+        out[j] = s
+    return out
+""",
+    (2, 2): """
+def product(a, b):
+    m, n = a.shape
+    n2, p = b.shape
+    _check_inner(n, n2)
+    out = wrap_dual_array(np.empty((m, p, K)), LIKE)
+    for i in range(m):
+        for j in range(p):
+            s = z0
+            for k in range(n):
+                s = s + a[i, k] * b[k, j]
+            out[i, j] = s
+    return out
+""",
+}
+
+
+def _loop_product(a, b):
+    """Loops over scalar dual products: any mix of element types, nested duals."""
+    if not (operand_kind(a) in ("darr", "farr") and operand_kind(b) in ("darr", "farr")
+            and a.ndim in (1, 2) and b.ndim in (1, 2)):
+        return None
+    dtype = result_dtype((a, b))
+    if dtype is None:
+        return None
+    like = "a" if isinstance(a, DualArrayType) and a.dtype == dtype else "b"
+    src = _LOOP_PRODUCT[(a.ndim, b.ndim)].replace("z0", f"zero_like({like})")
+    src = src.replace("LIKE", like).replace("K)", f"{dtype.width})")
+    ns = {"np": np, "zero_like": zero_like, "wrap_dual_array": wrap_dual_array,
+          "_check_inner": _check_inner}
+    exec(compile(src, f"<dualdiff loop product {a.ndim}x{b.ndim}>", "exec"), ns)
+    return register_jitable(error_model="numpy")(ns["product"])
+
+
+def _product(a, b):
+    if not (isinstance(a, DualArrayType) or isinstance(b, DualArrayType)):
+        return None
+    kernel = _blas_product(a, b) or _loop_product(a, b)
+    if kernel is not None:
+        return lambda a, b: kernel(a, b)
+
+
+overload(np.dot)(_product)
+overload_method(DualArrayType, "dot")(_product)
+
+
+@overload(np.matmul)
+@overload(operator.matmul)
+def _matmul(a, b):
+    return _product(a, b)
+
+
+@overload(np.vdot)
+def _vdot(a, b):
+    if _is_dual_array(a, (1,)) or _is_dual_array(b, (1,)):
+        if getattr(a, "ndim", 0) == 1 and getattr(b, "ndim", 0) == 1:
+            return _product(a, b)
+
+
+@overload(np.inner)
+def _inner(a, b):
+    return _vdot(a, b)
+

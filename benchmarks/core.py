@@ -279,7 +279,8 @@ def bench_rosenbrock(settings, rows, checks):
         auto = choose_chunk(n)
         cases = [Case("plain f(x)", lambda: rosenbrock(x)),
                  Case("hand-written grad", lambda: rosenbrock_grad(x)),
-                 Case(f"dd.gradient (chunk {auto})", lambda: dd.gradient(rosenbrock, x))]
+                 Case(f"dd.gradient (chunk {auto})",
+                      lambda: dd.gradient(rosenbrock, x, mode="forward"))]
         drv = _driver(rosenbrock, "chunked") if n == N_ROSENBROCK[0] else None
         if drv is not None:
             cases.append(Case("dd driver only (diag)", lambda: drv(x, ())))

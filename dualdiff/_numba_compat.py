@@ -45,3 +45,8 @@ __all__ = [
     "AbstractTemplate", "infer_global", "signature",
     "NUMBA_VERSION",
 ]
+
+# --- reverse mode (dualdiff._nbtape, _tape_blocks): LLVM IR for the tape intrinsics
+from llvmlite import ir  # noqa: E402  (llvmlite ships with Numba)
+
+__all__ += ["ir"]

@@ -24,8 +24,10 @@ import numpy as np
 
 from ._drivers import build_driver, describe_output, input_type
 from ._fallback import jit_helpers, pythonize
+from .arrays import explain_compile_failure
 from ._numba_compat import NumbaError, numba
-from .dual import Dual
+from .dual import Dual, DualObjectArray
+from . import reverse as _reverse  # reverse mode (it imports this module lazily only)
 
 __all__ = [
     "derivative", "gradient", "jacobian", "jvp", "vjp",
@@ -63,10 +65,6 @@ def _check_callable(f):
 def _check_mode(mode):
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-    if mode == "reverse":
-        raise NotImplementedError(
-            "mode='reverse' is not available in this version; use mode='forward' "
-            "(the default 'auto' picks forward mode)")
 
 
 def _contains_duals(a):
@@ -75,6 +73,8 @@ def _contains_duals(a):
 
 def _as_vector(x, what="x"):
     """A fresh float64 1-D copy of x, or an object array if x holds duals."""
+    if type(x) is np.ndarray and x.dtype == np.float64 and x.ndim == 1 and x.size:
+        return x.copy()  # the common case, checked cheaply
     if isinstance(x, (str, bytes)):
         raise TypeError(f"{what} must be an array of real numbers, got a string")
     try:
@@ -185,6 +185,7 @@ _unweakrefable = {}
 
 
 def _target(f):
+    f = getattr(f, "_dualdiff_function", f)  # a @differentiable function
     try:
         t = _targets.get(f)
         if t is None:
@@ -227,7 +228,7 @@ def compiled_for(target, key, in_type, proto, build, args):
         dispatcher = target.get_dispatcher(len(args))
         dispatcher.compile(signature)
     except Exception as exc:  # any failure to compile: the Python path still works
-        target.use_fallback(_first_line(exc))
+        target.use_fallback(explain_compile_failure(exc) or _first_line(exc))
         return None
     problem = describe_output(dispatcher.overloads[signature].signature.return_type, proto)
     if problem is not None:
@@ -253,7 +254,7 @@ def _python_input(x, seeds, tag):
     xin = np.empty(len(x), dtype=object)
     for i in range(len(x)):
         xin[i] = Dual._make(x[i], seeds[i].copy(), tag)
-    return xin
+    return xin.view(DualObjectArray)
 
 
 def _python_output(y, tag, n_lanes):
@@ -303,6 +304,8 @@ def _holds_duals(f, args):
     """True when f closes over, or is given, Python duals: we are inside an
     outer differentiation running on the Python path, so stay on it."""
     cells = getattr(getattr(f, "py_func", f), "__closure__", None) or ()
+    if not cells and not args:
+        return False
     values = []
     for cell in cells:
         try:
@@ -312,8 +315,13 @@ def _holds_duals(f, args):
     return any(_is_nested(v) for v in values + list(args) if isinstance(v, (Dual, np.ndarray)))
 
 
-def _seeded(f, x, seeds, args, scalar):
-    """One sweep with the given seed matrix: (values, partials, shape)."""
+def _seeded(f, x, seeds, args, scalar, raw=False):
+    """One sweep with the given seed matrix: (values, partials, shape).
+
+    With ``raw``, a scalar output of the compiled scalar-input path comes
+    back as the driver gives it, ``(value, partials tuple)``, which saves two
+    array allocations per call.
+    """
     target = _target(f)
     n_lanes = seeds.shape[1]
     driver = None
@@ -321,7 +329,10 @@ def _seeded(f, x, seeds, args, scalar):
         driver = _compiled_driver(target, "scalar" if scalar else "seeded", n_lanes, args)
     if driver is None:
         return _python_sweep(target, x, seeds, args)
-    values, partials, shape = driver(x, seeds, args)
+    out = driver(x, seeds, args)
+    if len(out) == 2:  # a scalar output: (value, partials tuple)
+        return out if raw else (np.array([out[0]]), np.array([out[1]]), ())
+    values, partials, shape = out
     return values, partials, tuple(shape)
 
 
@@ -334,7 +345,10 @@ def _full_jacobian(f, x, args, chunk):
         driver = _compiled_driver(target, "chunked", choose_chunk(n, chunk), args)
     if driver is None:
         return _python_sweep(target, x, np.eye(n), args)
-    values, jac, shape = driver(x, args)
+    out = driver(x, args)
+    if len(out) == 2:  # a scalar output: (value, gradient)
+        return np.array([out[0]]), out[1].reshape(1, n), ()
+    values, jac, shape = out
     return values, jac, tuple(shape)
 
 
@@ -343,6 +357,137 @@ def _scalar_value(values, shape):
         return values.reshape(shape)
     v = values[0]
     return float(v) if isinstance(v, (np.floating, float)) else v
+
+
+# ===========================================================================
+# Mode choice and structured parameters (reverse mode lives in reverse.py)
+# ===========================================================================
+
+def _is_structured(x):
+    """A tuple holding at least one array: parameters like (W1, b1, W2, b2)."""
+    return isinstance(x, tuple) and any(isinstance(p, (np.ndarray, list)) for p in x)
+
+
+def _flatten_params(x):
+    """(flat float64 vector, layout: tuple of shapes) of structured parameters."""
+    if len(x) == 0:
+        raise ValueError("x must hold at least one parameter")
+    parts, layout = [], []
+    for k, p in enumerate(x):
+        if isinstance(p, Dual):
+            raise TypeError("structured parameters must be real arrays or numbers, "
+                            f"element {k} is a dual number")
+        a = _as_vector(np.ravel(p), f"x[{k}]") if np.ndim(p) else \
+            np.array([_as_scalar(p, f"x[{k}]")])
+        parts.append(a)
+        layout.append(np.shape(p))
+    return np.concatenate(parts), tuple(layout)
+
+
+def _unflatten(flat, layout):
+    out, offset = [], 0
+    for shape in layout:
+        size = int(np.prod(shape, dtype=np.int64))
+        piece = flat[..., offset:offset + size]
+        if shape == () and piece.ndim == 1:
+            v = piece[0]
+            out.append(float(v) if isinstance(v, (float, np.floating)) else v)
+        else:
+            out.append(piece.reshape(piece.shape[:-1] + shape))
+        offset += size
+    return tuple(out)
+
+
+def _structured_wrapper(f, layout, n_args):
+    """f of one flat vector, for forward mode on structured parameters.
+
+    Compiled: the flat dual array is cut into dual-array views of the
+    parameters' shapes.  Python path (if that does not compile): the same on
+    Python-side duals.
+    """
+    target = _target(f)
+    cache = target.__dict__.setdefault("structured_wrappers", {})
+    key = (layout, n_args)
+    if key not in cache:
+        python_f = target.get_python()
+
+        def flat_f(flat, *args):
+            return python_f(_unflatten(flat, layout), *args)
+
+        flat_f.__name__ = getattr(f, "__name__", "f")
+        cache[key] = flat_f
+        wrapper = _target(flat_f)
+        wrapper.python = flat_f
+        if target.fallback_reason is None:
+            try:
+                wrapper.dispatcher = _compiled_unflatten(target.get_dispatcher(n_args), layout,
+                                                         n_args)
+            except Exception as exc:  # the Python path still works
+                wrapper.use_fallback(_first_line(exc))
+        else:
+            wrapper.fallback_reason = target.fallback_reason
+    return cache[key]
+
+
+def _compiled_unflatten(dispatcher, layout, n_args):
+    from ._nbarray import wrap_dual_array
+    names = "".join(f", a{i}" for i in range(n_args))
+    lines, parts, offset = [f"def flat_f(x{names}):"], [], 0
+    for k, shape in enumerate(layout):
+        size = int(np.prod(shape, dtype=np.int64))
+        if shape == ():
+            lines.append(f"    p{k} = x[{offset}]")
+        else:
+            dims = ", ".join(str(d) for d in shape)
+            lines.append(f"    p{k} = wrap_dual_array(x.data[{offset}:{offset + size}]"
+                         f".reshape(({dims}, x.data.shape[1])), x)")
+        parts.append(f"p{k}")
+        offset += size
+    lines.append(f"    return f(({', '.join(parts)},){names})")
+    namespace = {"f": dispatcher, "wrap_dual_array": wrap_dual_array}
+    exec(compile("\n".join(lines) + "\n", "<dualdiff structured parameters>", "exec"),
+         namespace)
+    return numba.njit(namespace["flat_f"])
+
+
+def _use_reverse(mode, n):
+    return mode == "reverse" or (mode == "auto" and n >= _reverse.AUTO_REVERSE_MIN_INPUTS)
+
+
+def _reverse_missed(f, mode):
+    """Warn (once per function) that reverse mode was asked for but f does not
+    compile for reverse-mode numbers; forward mode answers instead."""
+    target = _target(f)
+    state = _reverse._state(target)
+    if mode == "reverse" and not getattr(state, "warned", False) \
+            and target.fallback_reason is None:
+        state.warned = True
+        name = getattr(f, "__name__", repr(f))
+        warnings.warn(f"dualdiff: Numba could not compile {name!r} for reverse-mode "
+                      f"numbers ({state.fallback_reason}); using forward mode instead "
+                      "(exact, but its cost grows with the number of inputs)",
+                      FallbackWarning, stacklevel=4)
+
+
+def _value_and_jacobian_any(f, x, args, mode, chunk):
+    """(values (m,), jacobian (m, n), shape, layout) in the chosen mode."""
+    layout = None
+    if _is_structured(x):
+        x, layout = _flatten_params(x)
+    else:
+        x = _as_vector(x)
+    if mode == "auto" and chunk is not None:
+        mode = "forward"  # a chunk size is a forward-mode choice
+    if mode != "forward" and (layout is not None or _use_reverse(mode, len(x))) \
+            and not _is_nested(x) and not _holds_duals(f, args):
+        result = _reverse.value_and_jacobian(f, x, args, layout)
+        if result is not None:
+            values, jac, shape = result
+            return values, jac, shape, layout
+        _reverse_missed(f, mode)
+    g = f if layout is None else _structured_wrapper(f, layout, len(args))
+    values, jac, shape = _full_jacobian(g, x, args, chunk)
+    return values, jac, shape, layout
 
 
 # ===========================================================================
@@ -409,7 +554,10 @@ def derivative(f, x=None, order=1, args=()):
     if order != 1:
         raise NotImplementedError("derivative supports order=1 and order=2")
     x = _as_scalar(x)
-    values, partials, shape = _seeded(f, x, _UNIT_SEED, args, scalar=True)
+    out = _seeded(f, x, _UNIT_SEED, args, scalar=True, raw=True)
+    if len(out) == 2:
+        return out[1][0]
+    values, partials, shape = out
     return _scalar_value(partials[:, 0], shape)
 
 
@@ -420,12 +568,22 @@ def value_and_gradient(f, x=None, args=(), mode="auto", chunk=None):
     ----------
     f : callable
         ``f(x, *args) -> scalar`` with ``x`` a 1-D array.
-    x : array_like, optional
-        1-D point.  Omit it to get a function of ``x`` back.
+    x : array_like or tuple of arrays, optional
+        1-D point, or structured parameters such as ``(W1, b1, W2, b2)`` (a
+        tuple holding at least one array; ``f`` receives the tuple, arrays in
+        their own shapes, and the gradient has the same structure).  Omit it
+        to get a function of ``x`` back.
     args : tuple
         Extra arguments for ``f``.
-    mode : {"auto", "forward"}
-        Differentiation mode ("reverse" arrives with the reverse-mode module).
+    mode : {"auto", "forward", "reverse"}
+        ``"forward"``: chunked dual numbers, cost about ``n`` function
+        evaluations.  ``"reverse"``: one recording on a tape and one backward
+        sweep (:mod:`dualdiff.reverse`).  ``"auto"``: reverse mode for
+        structured parameters and when ``x`` has at least
+        ``dualdiff.reverse.AUTO_REVERSE_MIN_INPUTS`` (64) elements, else
+        forward (always forward when ``chunk`` is given).
+        If ``f`` does not compile for reverse-mode numbers, forward mode
+        answers (with a ``FallbackWarning`` when reverse was asked for).
     chunk : int, optional
         Partials per forward sweep (default: balanced chunks of at most 8).
 
@@ -445,12 +603,12 @@ def value_and_gradient(f, x=None, args=(), mode="auto", chunk=None):
     _check_callable(f)
     _check_args(args)
     _check_mode(mode)
-    x = _as_vector(x)
-    values, jac, shape = _full_jacobian(f, x, args, chunk)
+    values, jac, shape, layout = _value_and_jacobian_any(f, x, args, mode, chunk)
     if shape != ():
         raise ValueError(f"gradient needs f to return a scalar; it returned shape {shape} "
                          "(use jacobian for vector-valued functions)")
-    return _scalar_value(values, shape), jac[0]
+    grad = jac[0] if layout is None else _unflatten(jac[0], layout)
+    return _scalar_value(values, shape), grad
 
 
 def gradient(f, x=None, args=(), mode="auto", chunk=None):
@@ -461,19 +619,20 @@ def gradient(f, x=None, args=(), mode="auto", chunk=None):
     f : callable
         ``f(x, *args) -> scalar`` with ``x`` a 1-D array, written as for
         Numba (``s = 0.0`` accumulations, loops, branches work unmodified).
-    x : array_like, optional
-        1-D point.  Omit it to get a function ``x -> gradient`` (usable as a
-        decorator and as ``scipy.optimize.minimize(jac=...)``).
+    x : array_like or tuple of arrays, optional
+        1-D point, or structured parameters (see :func:`value_and_gradient`).
+        Omit it to get a function ``x -> gradient`` (usable as a decorator
+        and as ``scipy.optimize.minimize(jac=...)``).
     args : tuple
         Extra arguments for ``f``.
-    mode : {"auto", "forward"}
-        Differentiation mode.
+    mode : {"auto", "forward", "reverse"}
+        Differentiation mode (see :func:`value_and_gradient`).
     chunk : int, optional
         Partials per forward sweep (default: balanced chunks of at most 8).
 
     Returns
     -------
-    ndarray, shape (n,)
+    ndarray, shape (n,), or a tuple of arrays shaped like structured ``x``
 
     Examples
     --------
@@ -485,6 +644,16 @@ def gradient(f, x=None, args=(), mode="auto", chunk=None):
     ...     return s
     >>> dd.gradient(rosenbrock, np.array([1.0, 1.0, 1.0]))
     array([0., 0., 0.])
+    >>> def loss(params, X):
+    ...     w, b = params
+    ...     s = 0.0
+    ...     for i in range(X.shape[0]):
+    ...         s += (X[i, 0] * w[0, 0] + X[i, 1] * w[1, 0] + b) ** 2
+    ...     return s
+    >>> dW, db = dd.gradient(loss, (np.ones((2, 1)), 0.5), args=(np.eye(2),))
+    >>> dW, db
+    (array([[3.],
+           [3.]]), 6.0)
     """
     if x is None:
         return _curry(gradient, f, args, mode=mode, chunk=chunk)
@@ -494,12 +663,23 @@ def gradient(f, x=None, args=(), mode="auto", chunk=None):
 def value_and_jacobian(f, x=None, args=(), mode="auto", chunk=None):
     """Value and Jacobian of a function of a vector, from the same sweeps.
 
+    Parameters
+    ----------
+    f, x, args, chunk
+        As for :func:`jacobian`.
+    mode : {"auto", "forward", "reverse"}
+        ``"reverse"`` records one tape and sweeps it once per output (pays
+        when there are many more inputs than outputs).  ``"auto"`` is forward
+        mode for a vector ``x`` (the number of outputs is only known once
+        ``f`` has run) and reverse mode for structured parameters.
+
     Returns
     -------
     value : float or ndarray
         ``f(x)``, shaped as ``f`` returns it (tuples and lists become arrays).
     jacobian : ndarray
-        Shape ``f(x).shape + (n,)``: ``(m, n)`` for a vector output.
+        Shape ``f(x).shape + (n,)``: ``(m, n)`` for a vector output (a tuple
+        of such blocks for structured ``x``).
 
     Examples
     --------
@@ -515,9 +695,12 @@ def value_and_jacobian(f, x=None, args=(), mode="auto", chunk=None):
     _check_callable(f)
     _check_args(args)
     _check_mode(mode)
-    x = _as_vector(x)
-    values, jac, shape = _full_jacobian(f, x, args, chunk)
-    return _scalar_value(values, shape), jac.reshape(shape + (len(x),))
+    if mode == "auto" and not _is_structured(x):
+        mode = "forward"  # m is unknown before f runs; see the docstring
+    values, jac, shape, layout = _value_and_jacobian_any(f, x, args, mode, chunk)
+    if layout is not None:
+        return _scalar_value(values, shape), _unflatten(jac.reshape(shape + (-1,)), layout)
+    return _scalar_value(values, shape), jac.reshape(shape + (jac.shape[-1],))
 
 
 def jacobian(f, x=None, args=(), mode="auto", chunk=None):
@@ -598,11 +781,25 @@ def jvp(f, x, v, args=()):
     return _scalar_value(values, shape), _scalar_value(partials[:, 0], shape)
 
 
-def vjp(f, x, u, args=(), chunk=None):
+def vjp(f, x, u, args=(), chunk=None, mode="auto"):
     """Vector-Jacobian product ``(f(x), u^T J)``.
 
-    In this version it is computed from the forward-mode Jacobian (n/chunk
-    sweeps); the reverse-mode module will make it one backward sweep.
+    Parameters
+    ----------
+    f : callable
+    x : array_like or tuple of arrays
+        1-D point, or structured parameters (the product then has their
+        structure).
+    u : array_like
+        Cotangent, shaped like ``f(x)``.
+    args : tuple
+    chunk : int, optional
+        Partials per forward sweep (forward mode only).
+    mode : {"auto", "forward", "reverse"}
+        ``"reverse"``: one recording and one backward sweep.  ``"forward"``:
+        from the forward Jacobian (``n / chunk`` sweeps).  ``"auto"`` uses
+        reverse mode when x has at least
+        ``dualdiff.reverse.AUTO_REVERSE_MIN_INPUTS`` elements.
 
     Examples
     --------
@@ -611,7 +808,33 @@ def vjp(f, x, u, args=(), chunk=None):
     ...        np.array([1.0, 0.0]))
     (array([6., 5.]), array([3., 2.]))
     """
-    value, jac = value_and_jacobian(f, x, args=args, chunk=chunk)
+    _check_callable(f)
+    _check_args(args)
+    _check_mode(mode)
+    structured = _is_structured(x)
+    if mode != "forward" and not isinstance(x, Dual) and np.ndim(u) >= 0:
+        flat, layout = _flatten_params(x) if structured else (_as_vector(x), None)
+        if (structured or _use_reverse(mode, len(flat))) and not _is_nested(flat) \
+                and not _holds_duals(f, args):
+            u_arr = np.asarray(u, dtype=np.float64)
+            result = _reverse.vjp(f, flat, u_arr, args, layout)
+            if result is not None:
+                values, product, shape = result
+                value = _scalar_value(values, shape)
+                if u_arr.shape != np.shape(value):
+                    raise ValueError(f"u must have the shape of f(x) {np.shape(value)}, "
+                                     f"got {u_arr.shape}")
+                return value, product if layout is None else _unflatten(product, layout)
+            _reverse_missed(f, mode)
+    value, jac = value_and_jacobian(f, x, args=args, chunk=chunk, mode="forward")
+    if structured:
+        jac_flat = np.concatenate([np.reshape(j, np.shape(value) + (-1,)) for j in jac], -1)
+        _, layout = _flatten_params(x)
+        u = np.asarray(u, dtype=np.float64)
+        if u.shape != np.shape(value):
+            raise ValueError(f"u must have the shape of f(x) {np.shape(value)}, got {u.shape}")
+        n = jac_flat.shape[-1]
+        return value, _unflatten(u.reshape(-1) @ jac_flat.reshape(-1, n), layout)
     u = np.asarray(u, dtype=np.float64)
     out_shape = np.shape(value)
     if u.shape != out_shape:

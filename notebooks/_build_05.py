@@ -12,26 +12,10 @@ notebook itself needs dualdiff, NumPy and mpmath (in the ``test`` extra);
 matplotlib is optional: without it the plots are replaced by tables.
 """
 
-import argparse
-import pathlib
-import time
+from _nbbuild import Notebook
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-HERE = pathlib.Path(__file__).resolve().parent
-TARGET = HERE / "05-ad-versus-finite-differences.ipynb"
-
-CELLS = []
-
-
-def md(text):
-    CELLS.append(new_markdown_cell(text.strip("\n")))
-
-
-def code(text):
-    CELLS.append(new_code_cell(text.strip("\n")))
-
+nb = Notebook("05-ad-versus-finite-differences.ipynb")
+md, code = nb.md, nb.code
 
 # ---------------------------------------------------------------------------
 
@@ -396,7 +380,7 @@ for n in NS:
     rosenbrock_jit(x)
     for label, func, method in METHODS:
         if method is None:
-            run = lambda: dd.gradient(func, x)
+            run = lambda: dd.gradient(func, x, mode="forward")
             run()                                        # compile outside the timing
             calls = f"{math.ceil(n / dd.choose_chunk(n))} sweeps"
         else:
@@ -459,33 +443,5 @@ is the tool to reach for.
 """)
 
 
-# ---------------------------------------------------------------------------
-
-def build():
-    nb = new_notebook(cells=CELLS)
-    for i, cell in enumerate(nb.cells):   # stable ids keep rebuilds diff-friendly
-        cell.id = f"cell-{i:02d}"
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    return nb
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--no-run", action="store_true", help="write without executing")
-    opts = parser.parse_args()
-    nb = build()
-    nbformat.validate(nb)
-    if not opts.no_run:
-        import nbclient
-        t0 = time.perf_counter()
-        nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                resources={"metadata": {"path": str(HERE)}}).execute()
-        print(f"executed in {time.perf_counter() - t0:.1f} s")
-    nbformat.write(nb, TARGET)
-    print(f"wrote {TARGET}")
-
-
 if __name__ == "__main__":
-    main()
+    nb.main(__doc__.split("\n")[0])

@@ -11,25 +11,10 @@ notebook is run with the ``python3`` kernel and its outputs are saved.  The
 notebook itself only needs dualdiff, NumPy and SciPy.
 """
 
-import argparse
-import pathlib
+from _nbbuild import Notebook
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-HERE = pathlib.Path(__file__).resolve().parent
-TARGET = HERE / "01-quickstart.ipynb"
-
-CELLS = []
-
-
-def md(text):
-    CELLS.append(new_markdown_cell(text.strip("\n")))
-
-
-def code(text):
-    CELLS.append(new_code_cell(text.strip("\n")))
-
+nb = Notebook("01-quickstart.ipynb")
+md, code = nb.md, nb.code
 
 # ---------------------------------------------------------------------------
 
@@ -317,8 +302,9 @@ Sometimes you only need $J v$ or $u^\top J$:
 * `dd.jvp(F, x, v)` returns `(F(x), J v)` from one forward sweep, without
   forming $J$.  The cost is a small multiple of one evaluation of `F`,
   whatever $n$ is.
-* `dd.vjp(F, x, u)` returns `(F(x), uᵀJ)`.  In this version it is computed
-  from the forward-mode Jacobian.
+* `dd.vjp(F, x, u)` returns `(F(x), uᵀJ)`.  For 64 inputs or more it runs
+  the function once on reverse-mode numbers, recording a tape, and sweeps
+  it backwards once; below that it uses forward sweeps.
 """)
 
 code(r"""
@@ -341,7 +327,9 @@ md(r"""
 Compilation happens once per function and argument types.  After that, a
 forward-mode gradient of a function of $n$ variables takes about $n/8$
 sweeps.  Each sweep evaluates the function once on dual numbers carrying up
-to 8 partials.  A central-difference gradient takes $2n$ calls.  Below we
+to 8 partials.  From 64 inputs on, `dd.gradient` switches to reverse mode:
+one recorded run of the function and one backward sweep, whatever $n$ is.
+A central-difference gradient takes $2n$ calls.  Below we
 time a compiled Rosenbrock (`numba.njit`), its dualdiff gradient, and a
 central-difference gradient of the same compiled function.  Timings vary
 from machine to machine and from run to run; the trend is what matters.
@@ -429,32 +417,5 @@ Extra arguments go in `args=(...)`, as in SciPy.
 """)
 
 
-# ---------------------------------------------------------------------------
-
-def build():
-    nb = new_notebook(cells=CELLS)
-    for i, cell in enumerate(nb.cells):   # stable ids keep rebuilds diff-friendly
-        cell.id = f"cell-{i:02d}"
-    nb.metadata["kernelspec"] = {
-        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python",
-    }
-    nb.metadata["language_info"] = {"name": "python"}
-    return nb
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--no-run", action="store_true", help="write without executing")
-    opts = parser.parse_args()
-    nb = build()
-    nbformat.validate(nb)
-    if not opts.no_run:
-        from nbclient import NotebookClient
-        NotebookClient(nb, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(HERE)}}).execute()
-    nbformat.write(nb, TARGET)
-    print("wrote", TARGET)
-
-
 if __name__ == "__main__":
-    main()
+    nb.main(__doc__.split("\n")[0])

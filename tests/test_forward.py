@@ -307,3 +307,17 @@ def test_plain_python_helpers_are_compiled_too():
         warnings.simplefilter("error", dd.FallbackWarning)  # no fallback needed
         np.testing.assert_array_equal(dd.gradient(calls_a_plain_helper, np.array([3.0, 2.0])),
                                       [12.0, 9.0])
+
+
+def test_helpers_defined_in_a_script_or_notebook_are_compiled_too():
+    # code typed into a notebook or run as a script lives in module "__main__"
+    namespace = {"__name__": "__main__", "math": math}
+    exec("def squash(v):\n    return math.tanh(v) * v\n\n"
+         "def model(x):\n    return squash(x[0]) + x[1]\n", namespace)
+    model = namespace["model"]
+    assert model.__module__ == "__main__"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", dd.FallbackWarning)
+        g = dd.gradient(model, np.array([0.5, 2.0]))
+    t = math.tanh(0.5)
+    np.testing.assert_allclose(g, [(1 - t * t) * 0.5 + t, 1.0], rtol=1e-15)

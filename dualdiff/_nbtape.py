@@ -1,0 +1,704 @@
+"""The reverse-mode number type ``Var`` and its array ``VarArray`` in Numba.
+
+A ``Var`` is a struct passed by value: its ``value`` (float64), its node
+``index`` on the tape (int64; -1 for a constant, which records nothing) and
+``tape``, the raw address of the tape header (intp).  No reference counting
+happens per operation: an operation computes its value and, if an operand is
+on the tape, appends ONE node through the raw pointer.
+
+Tape layout (allocated per call by the driver, see :mod:`dualdiff.reverse`)::
+
+    header (int64[8]):  count, capacity, overflow flags, address of nodes,
+                        address, capacity and use of the block blob, own address
+    nodes  (int64[capacity, 4]):  parent i, parent j (-1: none),
+                                  local partials a, b (float64 bits)
+
+so one recorded operation is 32 bytes.  Node ids ``0 .. n-1`` are the inputs
+(never written); the driver starts ``count`` at ``n``.  When the tape is full
+the operation sets an overflow flag and returns a constant: the driver sees
+the flag, doubles the capacity and runs the function again.  Block nodes
+(matmul, sum) and the blob are in :mod:`dualdiff._tape_blocks`.
+
+Layers, in order: the type (model, unification with numbers, casts); the
+``_push`` intrinsic; hand-written arithmetic, comparisons and conversions;
+every rule of :mod:`dualdiff.rules` under all its spellings; ``VarArray``
+(indexing lowered directly, no refcount per element; ``len``, ``shape``,
+iteration, ``np.zeros_like``...).
+"""
+
+import math
+import operator
+
+import numpy as np
+
+from . import rules
+from ._nbdual import _pow_base_derivative, _pow_exponent_derivative
+from ._numba_compat import (
+    AbstractTemplate, Conversion, RefType, cgutils, infer_global, intrinsic, ir, iternext_impl,
+    lower_builtin, lower_cast, make_attribute_wrapper, models, overload, overload_attribute,
+    overload_method, register_jitable, register_model, signature, types,
+)
+
+__all__ = ["VarType", "var_type", "VarArrayType", "wrap_var_array", "make_var",
+           "NODE_BYTES"]
+
+#: Bytes of tape per recorded operation (two parent ids, two local partials).
+NODE_BYTES = 32
+_IEEE = {"error_model": "numpy", "forceinline": True}
+_jitable = register_jitable(**_IEEE)
+_REALS = (types.Integer, types.Float, types.Boolean)
+
+
+# ===========================================================================
+# 1. The type
+# ===========================================================================
+
+class VarType(types.Type):
+    """Numba type of a reverse-mode variable: value, node index, tape address."""
+
+    def __init__(self):
+        super().__init__(name="Var")
+
+    def unify(self, typingctx, other):
+        if isinstance(other, _REALS):
+            return self
+        return None
+
+    def can_convert_from(self, typingctx, other):
+        if isinstance(other, _REALS):
+            return Conversion.safe
+        return None
+
+
+var_type = VarType()
+
+
+@register_model(VarType)
+class _VarModel(models.StructModel):
+    def __init__(self, dmm, fe_type):
+        members = [("value", types.float64), ("index", types.int64), ("tape", types.intp)]
+        super().__init__(dmm, fe_type, members)
+
+
+make_attribute_wrapper(VarType, "value", "value")
+make_attribute_wrapper(VarType, "index", "index")
+make_attribute_wrapper(VarType, "tape", "tape")
+
+
+def _build_var(context, builder, value, index, tape):
+    s = cgutils.create_struct_proxy(var_type)(context, builder)
+    s.value = value
+    s.index = index
+    s.tape = tape
+    return s._getvalue()
+
+
+@intrinsic
+def make_var(typingctx, value, index, tape):
+    """``make_var(value, index, tape)``: a Var (compiled code only)."""
+    if not all(isinstance(t, _REALS) for t in (value, index, tape)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        v = context.cast(builder, args[0], sig.args[0], types.float64)
+        i = context.cast(builder, args[1], sig.args[1], types.int64)
+        t = context.cast(builder, args[2], sig.args[2], types.intp)
+        return _build_var(context, builder, v, i, t)
+
+    return var_type(value, index, tape), codegen
+
+
+def _cast_number_to_var(context, builder, fromty, toty, val):
+    value = context.cast(builder, val, fromty, types.float64)
+    return _build_var(context, builder, value, context.get_constant(types.int64, -1),
+                      context.get_constant(types.intp, 0))
+
+
+for _from in _REALS:
+    lower_cast(_from, VarType)(_cast_number_to_var)
+
+
+# ===========================================================================
+# 2. Recording: one node through the raw tape pointer
+# ===========================================================================
+
+@intrinsic
+def _push(typingctx, tape, i, j, a, b):
+    """Append node (i, j, a, b); return its id, or -1 (and flag) when full."""
+    sig = types.int64(types.intp, types.int64, types.int64, types.float64, types.float64)
+
+    def codegen(context, builder, sig, args):
+        tape, i, j, a, b = args
+        i64 = ir.IntType(64)
+        header = builder.inttoptr(tape, i64.as_pointer())
+        count = builder.load(header)
+        capacity = builder.load(builder.gep(header, [i64(1)]))
+        fits = builder.icmp_signed("<", count, capacity)
+        with builder.if_else(fits, likely=True) as (then, otherwise):
+            with then:
+                nodes = builder.inttoptr(builder.load(builder.gep(header, [i64(3)])),
+                                         i64.as_pointer())
+                base = builder.gep(nodes, [builder.mul(count, i64(4))])
+                builder.store(i, base)
+                builder.store(j, builder.gep(base, [i64(1)]))
+                builder.store(builder.bitcast(a, i64), builder.gep(base, [i64(2)]))
+                builder.store(builder.bitcast(b, i64), builder.gep(base, [i64(3)]))
+                builder.store(builder.add(count, i64(1)), header)
+            with otherwise:
+                flags = builder.gep(header, [i64(2)])
+                builder.store(builder.or_(builder.load(flags), i64(1)), flags)
+        return builder.select(fits, count, i64(-1))
+
+    return sig, codegen
+
+
+@_jitable
+def _const(v):
+    return make_var(v, -1, 0)
+
+
+@_jitable
+def _record1(v, a, da):
+    if a.index < 0:
+        return make_var(v, -1, 0)
+    return make_var(v, _push(a.tape, a.index, -1, da, 0.0), a.tape)
+
+
+@_jitable
+def _record2(v, a, da, b, db):
+    if a.index < 0:
+        if b.index < 0:
+            return make_var(v, -1, 0)
+        return make_var(v, _push(b.tape, b.index, -1, db, 0.0), b.tape)
+    if b.index < 0:
+        return make_var(v, _push(a.tape, a.index, -1, da, 0.0), a.tape)
+    return make_var(v, _push(a.tape, a.index, b.index, da, db), a.tape)
+
+
+def as_var(x):
+    """``x`` as a Var (a number becomes a constant); compiled code only."""
+    raise NotImplementedError
+
+
+@overload(as_var, jit_options=_IEEE)
+def _as_var(x):
+    if isinstance(x, VarType):
+        return lambda x: x
+    if isinstance(x, _REALS):
+        return lambda x: _const(float(x))
+
+
+def _kind(a, b):
+    """'both', 'left' (b is a number), 'right' (a is a number) or None."""
+    va, vb = isinstance(a, VarType), isinstance(b, VarType)
+    if va and vb:
+        return "both"
+    if va and isinstance(b, _REALS):
+        return "left"
+    if vb and isinstance(a, _REALS):
+        return "right"
+    return None
+
+
+# ===========================================================================
+# 3. Hand-written arithmetic (the specials listed at the end of rules.py)
+# ===========================================================================
+
+@_jitable
+def _add(a, b):
+    return _record2(a.value + b.value, a, 1.0, b, 1.0)
+
+
+@_jitable
+def _sub(a, b):
+    return _record2(a.value - b.value, a, 1.0, b, -1.0)
+
+
+@_jitable
+def _mul(a, b):
+    return _record2(a.value * b.value, a, b.value, b, a.value)
+
+
+@_jitable
+def _div(a, b):
+    q = a.value / b.value
+    return _record2(q, a, 1.0 / b.value, b, -q / b.value)
+
+
+@_jitable
+def _pow_vv(a, b):
+    z = a.value ** b.value
+    if a.index < 0 and b.index < 0:
+        return make_var(z, -1, 0)
+    return _record2(z, a, _pow_exponent_derivative(a.value, b.value),
+                    b, _pow_base_derivative(z, a.value, b.value))
+
+
+@_jitable
+def _pow_vc(a, p):
+    z = a.value ** p
+    if a.index < 0:
+        return make_var(z, -1, 0)
+    return _record1(z, a, _pow_exponent_derivative(a.value, p))
+
+
+@_jitable
+def _pow_cv(c, b):
+    z = c ** b.value
+    if b.index < 0:
+        return make_var(z, -1, 0)
+    return _record1(z, b, _pow_base_derivative(z, c, b.value))
+
+
+@_jitable
+def _square(a):
+    return _record1(a.value * a.value, a, a.value + a.value)
+
+
+def _arith(ops, core):
+    def typer(a, b):
+        if _kind(a, b) is not None:
+            return lambda a, b: core(as_var(a), as_var(b))
+    for op in ops:
+        overload(op, jit_options=_IEEE)(typer)
+
+
+_arith((operator.add, operator.iadd), _add)
+_arith((operator.sub, operator.isub), _sub)
+_arith((operator.mul, operator.imul), _mul)
+_arith((operator.truediv, operator.itruediv), _div)
+
+
+def _pow_typer(a, b):
+    kind = _kind(a, b)
+    if kind == "both":
+        return lambda a, b: _pow_vv(a, b)
+    if kind == "left":
+        if isinstance(b, types.IntegerLiteral) and b.literal_value == 2:
+            return lambda a, b: _square(a)
+        return lambda a, b: _pow_vc(a, b)
+    if kind == "right":
+        return lambda a, b: _pow_cv(a, b)
+
+
+for _op in (operator.pow, operator.ipow, pow):
+    overload(_op, jit_options=_IEEE, prefer_literal=True)(_pow_typer)
+
+
+@overload(operator.neg, jit_options=_IEEE)
+def _neg(a):
+    if isinstance(a, VarType):
+        return lambda a: _record1(-a.value, a, -1.0)
+
+
+@overload(operator.pos)
+def _pos(a):
+    if isinstance(a, VarType):
+        return lambda a: a
+
+
+def _value_of(x):
+    raise NotImplementedError
+
+
+@overload(_value_of, jit_options=_IEEE)
+def _value_of_impl(x):
+    if isinstance(x, VarType):
+        return lambda x: x.value
+    if isinstance(x, _REALS):
+        return lambda x: x
+
+
+def _comparison(op):
+    @overload(op)
+    def typer(a, b):
+        if _kind(a, b) is not None:
+            return lambda a, b: op(_value_of(a), _value_of(b))
+
+
+for _op in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne):
+    _comparison(_op)
+
+
+@overload(float)
+def _float(x):
+    if isinstance(x, VarType):
+        def impl(x):
+            raise TypeError("float() of a reverse-mode variable would silently drop its "
+                            "derivatives; use dualdiff.primal(x) if that is what you mean")
+        return impl
+
+
+@overload(int)
+def _int(x):
+    if isinstance(x, VarType):
+        return lambda x: int(x.value)
+
+
+@overload(bool)
+def _bool(x):
+    if isinstance(x, VarType):
+        return lambda x: x.value != 0.0
+
+
+for _fn in (math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite,
+            np.isnan, np.isinf, np.isfinite):
+    def _make(fn):
+        @overload(fn)
+        def typer(x):
+            if isinstance(x, VarType):
+                return lambda x: fn(x.value)
+    _make(_fn)
+
+
+def _selection(fns, impl):
+    def typer(a, b):
+        if _kind(a, b) is not None:
+            return lambda a, b: impl(as_var(a), as_var(b))
+    for fn in fns:
+        overload(fn)(typer)
+
+
+_selection((max, np.maximum), rules.select_max)
+_selection((min, np.minimum), rules.select_min)
+_selection((np.fmax,), rules.select_fmax)
+_selection((np.fmin,), rules.select_fmin)
+
+
+@overload(np.clip)
+def _clip(x, lo, hi):
+    if any(isinstance(t, VarType) for t in (x, lo, hi)):
+        return lambda x, lo, hi: rules.select_clip(as_var(x), lo, hi)
+
+
+# ===========================================================================
+# 4. The rule table: local partials come from rules.py (value, d1)
+# ===========================================================================
+
+def _register_unary(rule):
+    value_fn, d1 = rule.value, rule.d1
+
+    def impl(a):
+        av = a.value
+        y = value_fn(av)
+        if a.index < 0:
+            return make_var(y, -1, 0)
+        return make_var(y, _push(a.tape, a.index, -1, d1(av, y), 0.0), a.tape)
+
+    def typer(a):
+        if isinstance(a, VarType):
+            return impl
+
+    spellings = [rule.generic]
+    if rule.math_name:
+        spellings.append(getattr(math, rule.math_name))
+    if rule.numpy_name:
+        spellings.append(getattr(np, rule.numpy_name))
+    if rule.name == "absolute":
+        spellings.append(abs)
+    for fn in spellings:
+        overload(fn, jit_options=_IEEE)(typer)
+
+
+def _register_binary(rule):
+    value_fn, da_fn, db_fn = rule.value, rule.d_first, rule.d_second
+
+    @_jitable
+    def impl(a, b):
+        av, bv = a.value, b.value
+        z = value_fn(av, bv)
+        if a.index < 0 and b.index < 0:
+            return make_var(z, -1, 0)
+        return _record2(z, a, da_fn(av, bv, z), b, db_fn(av, bv, z))
+
+    def typer(a, b):
+        if _kind(a, b) is not None:
+            return lambda a, b: impl(as_var(a), as_var(b))
+
+    spellings = [rule.generic]
+    for module, name in ((math, rule.math_name), (np, rule.numpy_name)):
+        if name:
+            spellings.append(getattr(module, name))
+    for fn in spellings:
+        overload(fn, jit_options=_IEEE)(typer)
+
+
+for _rule in rules.UNARY:
+    _register_unary(_rule)
+for _rule in rules.BINARY:
+    _register_binary(_rule)
+
+
+# ===========================================================================
+# 5. VarArray: values + node ids, indexed without reference counting
+# ===========================================================================
+
+class VarArrayType(types.IterableType):
+    """``VarArray[ndim, layout]``: a float64 array of values and an int64
+    array of node ids of the same shape, plus the tape address."""
+
+    def __init__(self, ndim, layout="C"):
+        self.ndim = int(ndim)
+        self.layout = layout
+        self.dtype = var_type
+        super().__init__(name=f"VarArray[{self.ndim}d, {layout}]")
+
+    @property
+    def values_type(self):
+        return types.Array(types.float64, self.ndim, self.layout)
+
+    @property
+    def index_type(self):
+        return types.Array(types.int64, self.ndim, self.layout)
+
+    @property
+    def iterator_type(self):
+        return VarArrayIteratorType(self)
+
+
+@register_model(VarArrayType)
+class _VarArrayModel(models.StructModel):
+    def __init__(self, dmm, fe_type):
+        members = [("values", fe_type.values_type), ("index", fe_type.index_type),
+                   ("tape", types.intp)]
+        super().__init__(dmm, fe_type, members)
+
+
+make_attribute_wrapper(VarArrayType, "values", "values")
+make_attribute_wrapper(VarArrayType, "index", "index")
+make_attribute_wrapper(VarArrayType, "tape", "tape")
+
+
+@intrinsic
+def wrap_var_array(typingctx, values, index, tape):
+    """A VarArray over ``values`` (float64) and ``index`` (int64), same shape."""
+    if not (isinstance(values, types.Array) and isinstance(index, types.Array)):
+        return None
+    if values.dtype != types.float64 or index.dtype != types.int64 \
+            or values.ndim != index.ndim or not isinstance(tape, types.Integer):
+        return None
+    layout = values.layout if values.layout == index.layout else "A"
+    result = VarArrayType(values.ndim, layout)
+
+    def codegen(context, builder, sig, args):
+        s = cgutils.create_struct_proxy(result)(context, builder)
+        s.values = context.cast(builder, args[0], sig.args[0], result.values_type)
+        s.index = context.cast(builder, args[1], sig.args[1], result.index_type)
+        s.tape = context.cast(builder, args[2], sig.args[2], types.intp)
+        context.nrt.incref(builder, sig.args[0], args[0])
+        context.nrt.incref(builder, sig.args[1], args[1])
+        return s._getvalue()
+
+    return result(values, index, tape), codegen
+
+
+def _index_list(context, builder, idx, idx_type):
+    if isinstance(idx_type, types.BaseTuple):
+        return [(builder.extract_value(idx, k), t) for k, t in enumerate(idx_type)]
+    return [(idx, idx_type)]
+
+
+def _element_pointers(context, builder, arr_type, arr, idx, idx_type):
+    """Pointers to one element's value and node id (bounds checked)."""
+    s = cgutils.create_struct_proxy(arr_type)(context, builder, value=arr)
+    va = context.make_array(arr_type.values_type)(context, builder, value=s.values)
+    ia = context.make_array(arr_type.index_type)(context, builder, value=s.index)
+    nd = arr_type.ndim
+    shapes = cgutils.unpack_tuple(builder, va.shape, nd)
+    zero = context.get_constant(types.intp, 0)
+    inds = []
+    for (i, t), n in zip(_index_list(context, builder, idx, idx_type), shapes):
+        i = context.cast(builder, i, t, types.intp)
+        i = builder.select(builder.icmp_signed("<", i, zero), builder.add(i, n), i)
+        outside = builder.or_(builder.icmp_signed("<", i, zero),
+                              builder.icmp_signed(">=", i, n))
+        with cgutils.if_unlikely(builder, outside):
+            context.call_conv.return_user_exc(builder, IndexError,
+                                              ("index out of range for Var array",))
+        inds.append(i)
+    vp = cgutils.get_item_pointer2(context, builder, data=va.data, shape=shapes,
+                                   strides=cgutils.unpack_tuple(builder, va.strides, nd),
+                                   layout=arr_type.layout, inds=inds)
+    ip = cgutils.get_item_pointer2(context, builder, data=ia.data, shape=shapes,
+                                   strides=cgutils.unpack_tuple(builder, ia.strides, nd),
+                                   layout=arr_type.layout, inds=inds)
+    return vp, ip, s.tape
+
+
+def _is_element_index(arr, idx):
+    if not isinstance(arr, VarArrayType):
+        return False
+    if isinstance(idx, types.Integer):
+        return arr.ndim == 1
+    return isinstance(idx, types.BaseTuple) and len(idx) == arr.ndim \
+        and all(isinstance(t, types.Integer) for t in idx)
+
+
+@infer_global(operator.getitem)
+class _ElementGetitem(AbstractTemplate):
+    def generic(self, args, kws):
+        if len(args) == 2 and _is_element_index(*args):
+            return signature(var_type, *args)
+
+
+@lower_builtin(operator.getitem, VarArrayType, types.Integer)
+@lower_builtin(operator.getitem, VarArrayType, types.BaseTuple)
+def _element_getitem(context, builder, sig, args):
+    vp, ip, tape = _element_pointers(context, builder, sig.args[0], args[0], args[1],
+                                     sig.args[1])
+    return _build_var(context, builder, builder.load(vp), builder.load(ip), tape)
+
+
+@infer_global(operator.setitem)
+class _ElementSetitem(AbstractTemplate):
+    def generic(self, args, kws):
+        if len(args) == 3 and _is_element_index(args[0], args[1]) \
+                and isinstance(args[2], (VarType,) + _REALS):
+            return signature(types.none, args[0], args[1], var_type)
+
+
+@lower_builtin(operator.setitem, VarArrayType, types.Integer, types.Any)
+@lower_builtin(operator.setitem, VarArrayType, types.BaseTuple, types.Any)
+def _element_setitem(context, builder, sig, args):
+    value = context.cast(builder, args[2], sig.args[2], var_type)
+    vp, ip, _ = _element_pointers(context, builder, sig.args[0], args[0], args[1], sig.args[1])
+    v = cgutils.create_struct_proxy(var_type)(context, builder, value=value)
+    builder.store(v.value, vp)
+    builder.store(v.index, ip)
+    return context.get_dummy_value()
+
+
+@infer_global(len)
+class _VarArrayLen(AbstractTemplate):
+    def generic(self, args, kws):
+        if len(args) == 1 and isinstance(args[0], VarArrayType):
+            return signature(types.intp, *args)
+
+
+@lower_builtin(len, VarArrayType)
+def _var_array_len(context, builder, sig, args):
+    arr_type = sig.args[0]
+    s = cgutils.create_struct_proxy(arr_type)(context, builder, value=args[0])
+    va = context.make_array(arr_type.values_type)(context, builder, value=s.values)
+    return cgutils.unpack_tuple(builder, va.shape, arr_type.ndim)[0]
+
+
+@overload(operator.getitem)
+def _sub_getitem(arr, idx):
+    """Rows of a 2-D array (``W[i]``) and slices (``x[1:]``) are VarArray views."""
+    if not isinstance(arr, VarArrayType) or _is_element_index(arr, idx):
+        return None
+    if isinstance(idx, (types.Integer, types.SliceType)) or (
+            isinstance(idx, types.BaseTuple)
+            and all(isinstance(t, (types.Integer, types.SliceType)) for t in idx)):
+        return lambda arr, idx: wrap_var_array(arr.values[idx], arr.index[idx], arr.tape)
+
+
+@overload(operator.setitem)
+def _slice_setitem(arr, idx, value):
+    if not isinstance(arr, VarArrayType) or _is_element_index(arr, idx):
+        return None
+    if isinstance(idx, types.SliceType) and arr.ndim == 1:
+        if isinstance(value, VarArrayType):
+            def impl(arr, idx, value):
+                arr.values[idx] = value.values
+                arr.index[idx] = value.index
+            return impl
+        if isinstance(value, (VarType,) + _REALS):
+            def impl(arr, idx, value):
+                v = as_var(value)
+                arr.values[idx] = v.value
+                arr.index[idx] = v.index
+            return impl
+
+
+@overload_attribute(VarArrayType, "shape")
+def _shape(arr):
+    return lambda arr: arr.values.shape
+
+
+@overload_attribute(VarArrayType, "ndim")
+def _ndim(arr):
+    nd = arr.ndim
+    return lambda arr: nd
+
+
+@overload_attribute(VarArrayType, "size")
+def _size(arr):
+    return lambda arr: arr.values.size
+
+
+@overload_method(VarArrayType, "copy")
+def _copy(arr):
+    return lambda arr: wrap_var_array(arr.values.copy(), arr.index.copy(), arr.tape)
+
+
+@overload(np.empty_like)
+def _empty_like(arr, dtype=None):
+    if isinstance(arr, VarArrayType):
+        return lambda arr, dtype=None: wrap_var_array(
+            np.zeros(arr.values.shape), np.full(arr.values.shape, -1, np.int64), arr.tape)
+
+
+@overload(np.zeros_like)
+def _zeros_like(arr, dtype=None):
+    if isinstance(arr, VarArrayType):
+        return lambda arr, dtype=None: wrap_var_array(
+            np.zeros(arr.values.shape), np.full(arr.values.shape, -1, np.int64), arr.tape)
+
+
+@overload(np.ones_like)
+def _ones_like(arr, dtype=None):
+    if isinstance(arr, VarArrayType):
+        return lambda arr, dtype=None: wrap_var_array(
+            np.ones(arr.values.shape), np.full(arr.values.shape, -1, np.int64), arr.tape)
+
+
+# --- iteration: ``for xi in x`` -------------------------------------------------
+
+class VarArrayIteratorType(types.SimpleIteratorType):
+    def __init__(self, array_type):
+        self.array_type = array_type
+        layout = "C" if array_type.layout == "C" else "A"
+        yield_type = var_type if array_type.ndim == 1 else \
+            VarArrayType(array_type.ndim - 1, layout)
+        super().__init__(f"iter({array_type})", yield_type)
+
+
+@register_model(VarArrayIteratorType)
+class _VarArrayIteratorModel(models.StructModel):
+    def __init__(self, dmm, fe_type):
+        members = [("position", types.EphemeralPointer(types.intp)),
+                   ("array", fe_type.array_type)]
+        super().__init__(dmm, fe_type, members)
+
+
+@lower_builtin("getiter", VarArrayType)
+def _getiter(context, builder, sig, args):
+    it = context.make_helper(builder, sig.return_type)
+    it.position = cgutils.alloca_once_value(builder, context.get_constant(types.intp, 0))
+    it.array = args[0]
+    context.nrt.incref(builder, sig.args[0], args[0])
+    return it._getvalue()
+
+
+def _item(arr, i):
+    return arr[i]
+
+
+@lower_builtin("iternext", VarArrayIteratorType)
+@iternext_impl(RefType.NEW)
+def _iternext(context, builder, sig, args, result):
+    it_type = sig.args[0]
+    it = context.make_helper(builder, it_type, value=args[0])
+    arr_type = it_type.array_type
+    length = _var_array_len(context, builder, types.intp(arr_type), [it.array])
+    position = builder.load(it.position)
+    is_valid = builder.icmp_signed("<", position, length)
+    result.set_valid(is_valid)
+    with builder.if_then(is_valid):
+        item_sig = it_type.yield_type(arr_type, types.intp)
+        value = context.compile_internal(builder, _item, item_sig, [it.array, position])
+        result.yield_(value)
+        builder.store(builder.add(position, context.get_constant(types.intp, 1)),
+                      it.position)

@@ -1,0 +1,470 @@
+"""Reverse mode: record a tape while ``f`` runs on ``Var`` numbers, sweep it backwards.
+
+For many inputs and few outputs.  The user's function is compiled unchanged
+for :class:`~dualdiff._nbtape.VarArray` inputs; every operation on a ``Var``
+appends one 32-byte node (two parent ids and their local partials, taken from
+the rule table :mod:`dualdiff.rules`) to a tape the driver preallocated.  A
+compiled loop then runs over the nodes from last to first, accumulating
+adjoints.  ``vjp`` seeds the outputs with ``u``; the reverse Jacobian is one
+recorded tape swept once per output.
+
+The tape's size is remembered per function, so steady-state calls record
+exactly once; when a tape overflows, the call is re-run with twice the
+capacity.  A limit (:func:`set_tape_limit`) turns a runaway tape into a
+``MemoryError`` that says how large it got.
+
+Tapes are per call (allocated by the caller's thread), so concurrent calls
+from several threads are independent.
+
+Use it through the public API: ``dd.gradient(f, x, mode="reverse")``,
+``dd.vjp``, ``dd.jacobian(f, x, mode="reverse")``; ``mode="auto"`` picks
+reverse mode for gradients of more than :data:`AUTO_REVERSE_MIN_INPUTS`
+inputs.
+
+Examples
+--------
+>>> import numpy as np, dualdiff as dd
+>>> def f(x):
+...     s = 0.0
+...     for i in range(len(x)):
+...         s += x[i] ** 2
+...     return s
+>>> dd.gradient(f, np.array([1.0, 2.0, 3.0]), mode="reverse")
+array([2., 4., 6.])
+"""
+
+import threading
+
+import numpy as np
+
+from ._nbtape import NODE_BYTES, VarArrayType, VarType, make_var, var_type, wrap_var_array
+from ._tape_blocks import HEADER_WORDS, run_block  # (also registers the array operations)
+from ._numba_compat import numba, overload, types
+
+__all__ = ["set_tape_limit", "get_tape_limit", "tape_size", "NODE_BYTES",
+           "AUTO_REVERSE_MIN_INPUTS", "value_and_gradient", "value_and_jacobian", "vjp"]
+
+#: ``mode="auto"`` uses reverse mode for a gradient (and a vjp) when x has at
+#: least this many elements.  Measured with ``python -m benchmarks reverse``
+#: (Rosenbrock and a quadratic chain, thread CPU time, 2-core machine): at
+#: n = 64 forward 11.2 us vs reverse 11.6 us, at n = 80 forward 12.7 us vs
+#: reverse 11.5 us; below, reverse pays ~10 us of recording set-up, above,
+#: forward pays n/8 sweeps.  Structured parameters always use reverse mode.
+AUTO_REVERSE_MIN_INPUTS = 64
+#: First tape capacity (nodes) for a function never seen before, per input.
+_INITIAL_NODES_PER_INPUT = 16
+_MIN_CAPACITY = 1024
+
+_limit = {"bytes": 4 * 2 ** 30}
+_ONE = np.ones((1, 1))
+_REALS = (types.Integer, types.Float, types.Boolean)
+
+
+def set_tape_limit(nbytes):
+    """Set the largest tape (in bytes) a reverse-mode call may record.
+
+    One recorded operation takes ``NODE_BYTES`` (32) bytes, plus 8 bytes of
+    adjoint during the backward sweep.  A call whose tape would grow past
+    the limit raises ``MemoryError``.  Returns the previous limit.
+
+    Examples
+    --------
+    >>> import dualdiff.reverse as rv
+    >>> old = rv.set_tape_limit(2 ** 20)
+    >>> rv.get_tape_limit()
+    1048576
+    >>> _ = rv.set_tape_limit(old)
+    """
+    if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)) or nbytes <= 0:
+        raise ValueError(f"the tape limit must be a positive number of bytes, got {nbytes!r}")
+    old, _limit["bytes"] = _limit["bytes"], int(nbytes)
+    return old
+
+
+def get_tape_limit():
+    """The current tape limit in bytes (see :func:`set_tape_limit`)."""
+    return _limit["bytes"]
+
+
+# ===========================================================================
+# Compiled pieces: outputs, backward sweep
+# ===========================================================================
+
+def _outputs(y):
+    """(values (m,), node ids (m,), shape) of what the user's function returned."""
+    raise NotImplementedError
+
+
+def _put(vals, ids, r, v):
+    raise NotImplementedError
+
+
+@overload(_put)
+def _put_impl(vals, ids, r, v):
+    if isinstance(v, VarType):
+        def impl(vals, ids, r, v):
+            vals[r] = v.value
+            ids[r] = v.index
+        return impl
+    if isinstance(v, _REALS):
+        def impl(vals, ids, r, v):
+            vals[r] = v
+            ids[r] = -1
+        return impl
+
+
+def describe_output(t):
+    """None if ``t`` (a Numba type) is an output reverse mode supports, else
+    what was returned."""
+    scalar = (VarType,) + _REALS
+    if isinstance(t, scalar) or isinstance(t, VarArrayType):
+        return None
+    if isinstance(t, types.Array) and isinstance(t.dtype, _REALS):
+        return None
+    if isinstance(t, types.BaseTuple) and len(t) > 0 and all(isinstance(e, scalar) for e in t):
+        return None
+    if isinstance(t, types.List) and isinstance(t.dtype, scalar):
+        return None
+    return f"a value of Numba type {t}"
+
+
+@overload(_outputs)
+def _outputs_impl(y):
+    if isinstance(y, (VarType,) + _REALS):
+        def impl(y):
+            vals = np.empty(1)
+            ids = np.empty(1, np.int64)
+            _put(vals, ids, 0, y)
+            return vals, ids, np.empty(0, np.int64)
+        return impl
+    if isinstance(y, VarArrayType):
+        nd = y.ndim
+
+        def impl(y):
+            shape = np.empty(nd, np.int64)
+            for k in range(nd):
+                shape[k] = y.values.shape[k]
+            return y.values.ravel().copy(), y.index.ravel().copy(), shape
+        return impl
+    if isinstance(y, types.Array):
+        nd = y.ndim
+
+        def impl(y):
+            shape = np.empty(nd, np.int64)
+            for k in range(nd):
+                shape[k] = y.shape[k]
+            vals = np.empty(y.size)
+            flat = y.ravel()
+            for r in range(y.size):
+                vals[r] = flat[r]
+            return vals, np.full(y.size, -1, np.int64), shape
+        return impl
+    if isinstance(y, types.BaseTuple):
+        count = len(y)
+        lines = ["def impl(y):", f"    vals = np.empty({count})",
+                 f"    ids = np.empty({count}, np.int64)"]
+        lines += [f"    _put(vals, ids, {r}, y[{r}])" for r in range(count)]
+        lines.append(f"    return vals, ids, np.full(1, {count}, np.int64)")
+        namespace = {"np": np, "_put": _put}
+        exec("\n".join(lines) + "\n", namespace)
+        return namespace["impl"]
+    if isinstance(y, types.List):
+        def impl(y):
+            m = len(y)
+            vals = np.empty(m)
+            ids = np.empty(m, np.int64)
+            for r in range(m):
+                _put(vals, ids, r, y[r])
+            return vals, ids, np.full(1, m, np.int64)
+        return impl
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _backward(links, blob, count, n, out_ids, seeds):
+    """Rows of ``seeds^T J``: one backward sweep per row of ``seeds`` (k, m).
+
+    A zero adjoint or a zero local partial contributes nothing, so ``0 * inf``
+    at a kink never turns a zero derivative into nan (as in forward mode).
+    The branches are well predicted; a branch-free version with selects was
+    slower (the sweep is bound by the latency of dependent adjoints).  A node
+    whose first parent is -2 ends a block (matmul, sum: see _tape_blocks),
+    which is run as a whole.
+    """
+    partials = links.view(np.float64)
+    k_rows = seeds.shape[0]
+    out = np.empty((k_rows, n))
+    adj = np.empty(count)
+    for r in range(k_rows):
+        adj[:] = 0.0
+        for o in range(out_ids.shape[0]):
+            if out_ids[o] >= 0:
+                adj[out_ids[o]] += seeds[r, o]
+        # ``extra``: what node k + 1 added to adj[k], kept in a register (the
+        # parent is most often the node just before: 25% off a Rosenbrock sweep)
+        extra = 0.0
+        k = count - 1
+        while k >= n:
+            i = links[k, 0]
+            g = adj[k] + extra
+            extra = 0.0
+            if i == -2:
+                adj[k] = g
+                k = run_block(blob, links[k, 1], adj) - 1
+                continue
+            if g != 0.0:
+                a = partials[k, 2]
+                if a != 0.0:
+                    if i == k - 1:
+                        extra += a * g
+                    else:
+                        adj[i] += a * g
+                j = links[k, 1]
+                if j >= 0:
+                    b = partials[k, 3]
+                    if b != 0.0:
+                        if j == k - 1:
+                            extra += b * g
+                        else:
+                            adj[j] += b * g
+            k -= 1
+        if n > 0:
+            adj[n - 1] += extra
+        out[r, :] = adj[:n]
+    return out
+
+
+# ===========================================================================
+# Drivers: generated per function and parameter structure
+# ===========================================================================
+# ``layout`` is None for a flat vector x, else a tuple of shapes (() for a
+# scalar parameter): the flat x is cut into views of those shapes, and f
+# receives them as a tuple.
+
+def _driver_source(layout):
+    lines = ["def driver(x, capacity, blob_words, args):",
+             "    n = x.shape[0]",
+             f"    header = np.zeros({HEADER_WORDS}, np.int64)",
+             "    links = np.empty((capacity, 4), np.int64)",
+             "    blob = np.empty(blob_words)",
+             "    header[0] = n",
+             "    header[1] = capacity",
+             "    header[3] = links.ctypes.data",
+             "    header[4] = blob.ctypes.data",
+             "    header[5] = blob_words",
+             f"    header[{HEADER_WORDS - 1}] = header.ctypes.data",
+             f"    tape = header[{HEADER_WORDS - 1}]",
+             "    values = x.copy()",
+             "    index = np.arange(n)"]
+    if layout is None:
+        lines.append("    xs = wrap_var_array(values, index, tape)")
+    else:
+        parts, offset = [], 0
+        for k, shape in enumerate(layout):
+            size = int(np.prod(shape, dtype=np.int64))
+            if shape == ():
+                lines.append(f"    p{k} = make_var(values[{offset}], {offset}, tape)")
+            else:
+                sl = f"[{offset}:{offset + size}]"
+                shp = "(" + ", ".join(str(d) for d in shape) + ",)"
+                lines.append(f"    p{k} = wrap_var_array(values{sl}.reshape({shp}), "
+                             f"index{sl}.reshape({shp}), tape)")
+            parts.append(f"p{k}")
+            offset += size
+        lines.append(f"    xs = ({', '.join(parts)},)")
+    lines += ["    y = f(xs, *args)",
+              "    out_values, out_ids, shape = _outputs(y)",
+              "    return out_values, out_ids, shape, header, links, blob"]
+    return "\n".join(lines) + "\n"
+
+
+def _build_driver(dispatcher, layout):
+    namespace = {"np": np, "f": dispatcher, "wrap_var_array": wrap_var_array,
+                 "make_var": make_var, "_outputs": _outputs}
+    exec(compile(_driver_source(layout), "<dualdiff reverse driver>", "exec"), namespace)
+    return numba.njit(namespace["driver"])
+
+
+def input_type(layout):
+    """The Numba type f receives: a 1-D VarArray, or a tuple of them."""
+    if layout is None:
+        return VarArrayType(1, "C")
+    return types.Tuple([var_type if s == () else VarArrayType(len(s), "C") for s in layout])
+
+
+class _State:
+    """Per-function reverse-mode state, stored on forward's per-function target."""
+
+    def __init__(self):
+        self.fallback_reason = None
+        self.drivers = {}
+        self.capacity = {}
+        self.lock = threading.Lock()
+
+
+def _state(target):
+    state = getattr(target, "reverse_state", None)
+    if state is None:
+        state = target.reverse_state = _State()
+    return state
+
+
+def compiled_driver(target, layout, args):
+    """The reverse driver for f, or None when f does not compile for Var
+    numbers (the caller then uses forward mode)."""
+    from .forward import _first_line  # lazy: forward imports this module lazily
+    state = _state(target)
+    if state.fallback_reason is not None or target.fallback_reason is not None:
+        return None
+    try:
+        argtypes = tuple(numba.typeof(a) for a in args)
+    except Exception as exc:  # no Numba type: forward mode decides what to do
+        state.fallback_reason = f"an argument has no Numba type: {_first_line(exc)}"
+        return None
+    key = (layout, argtypes)
+    driver = state.drivers.get(key)
+    if driver is not None:
+        return driver
+    signature = (input_type(layout),) + argtypes
+    try:
+        dispatcher = target.get_dispatcher(len(args))
+        dispatcher.compile(signature)
+    except Exception as exc:  # f does not compile for Var: use forward mode
+        state.fallback_reason = _first_line(exc)
+        return None
+    problem = describe_output(dispatcher.overloads[signature].signature.return_type)
+    if problem is not None:
+        raise TypeError("f must return a real number, an array, or a tuple/list of "
+                        f"numbers; it returned {problem}")
+    driver = state.drivers[key] = _build_driver(dispatcher, layout)
+    return driver
+
+
+# ===========================================================================
+# Recording and sweeping
+# ===========================================================================
+
+class Tape:
+    """One recorded tape: node arrays, block blob, node count, inputs, outputs."""
+
+    __slots__ = ("links", "blob", "count", "n", "values", "ids", "shape")
+
+    def sweep(self, seeds):
+        """``seeds (k, m) -> seeds J (k, n)`` by k backward sweeps."""
+        return _backward(self.links, self.blob, self.count, self.n, self.ids, seeds)
+
+
+def _limit_error(f, nbytes, operations):
+    name = getattr(f, "__name__", "f")
+    return MemoryError(
+        f"dualdiff reverse mode: the tape of {name!r} grew past {nbytes:,} bytes "
+        f"({operations:,} recorded operations at {NODE_BYTES} bytes each, plus block "
+        f"records) and hit the tape limit of {get_tape_limit():,} bytes; raise it with "
+        "dualdiff.reverse.set_tape_limit(nbytes) or use mode='forward'")
+
+
+def record(target, driver, x, args, key):
+    """Run the driver on x, growing the tape until it fits: a :class:`Tape`.
+
+    The sizes that fitted are remembered per (function, input layout), so a
+    steady-state call records once.  Growth doubles what overflowed (nodes
+    or block records), up to the tape limit.
+    """
+    state = _state(target)
+    n = len(x)
+    capacity, blob_words = state.capacity.get(
+        key, (max(_MIN_CAPACITY, _INITIAL_NODES_PER_INPUT * n + 1), _MIN_CAPACITY))
+    limit = get_tape_limit()
+    at_limit = False
+    while True:
+        if capacity * NODE_BYTES + blob_words * 8 >= limit:  # use what the limit allows
+            at_limit = True
+            blob_words = min(blob_words, max(_MIN_CAPACITY, limit // 16))
+            capacity = max(n + 1, (limit - blob_words * 8) // NODE_BYTES)
+        values, ids, shape, header, links, blob = driver(x, capacity, blob_words, args)
+        if header[2] == 0:
+            break
+        if at_limit:
+            raise _limit_error(target.f, capacity * NODE_BYTES + blob_words * 8,
+                               int(header[0]) - n)
+        if header[2] & 1:
+            capacity *= 2
+        if header[2] & 2:
+            blob_words *= 2
+    count = int(header[0])
+    with state.lock:
+        old = state.capacity.get(key, (0, 0))
+        state.capacity[key] = (max(old[0], count + 1), max(old[1], int(header[6]), 1))
+    tape = Tape()
+    tape.links, tape.blob = links, blob
+    tape.count, tape.n = count, n
+    tape.values, tape.ids, tape.shape = values, ids, tuple(int(s) for s in shape)
+    return tape
+
+
+def tape_size(f, x, args=()):
+    """Operations recorded (and bytes of tape) for one reverse-mode call of f.
+
+    Examples
+    --------
+    >>> import numpy as np, dualdiff.reverse as rv
+    >>> def f(x):
+    ...     return x[0] * x[1] + x[1]
+    >>> rv.tape_size(f, np.array([1.0, 2.0]))
+    (2, 64)
+    """
+    tape = _tape_for(f, x, args)
+    if tape is None:
+        raise TypeError("f does not compile for reverse-mode numbers: "
+                        f"{_state(_target_of(f)).fallback_reason}")
+    return tape.count - tape.n, (tape.count - tape.n) * NODE_BYTES
+
+
+def _target_of(f):
+    from .forward import _target
+    return _target(f)
+
+
+def _tape_for(f, x, args, layout=None):
+    target = _target_of(f)
+    driver = compiled_driver(target, layout, args)
+    if driver is None:
+        return None
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    return record(target, driver, x, args, (layout, len(x)))
+
+
+# ===========================================================================
+# Entry points used by the public API in forward.py (x already checked)
+# ===========================================================================
+
+def value_and_gradient(f, x, args=(), layout=None):
+    """``(value, gradient)`` by one recording and one backward sweep, or None
+    when f does not compile for Var numbers."""
+    tape = _tape_for(f, x, args, layout)
+    if tape is None:
+        return None
+    if tape.shape != ():
+        raise ValueError(f"gradient needs f to return a scalar; it returned shape "
+                         f"{tape.shape} (use jacobian for vector-valued functions)")
+    return float(tape.values[0]), tape.sweep(_ONE)[0]
+
+
+def value_and_jacobian(f, x, args=(), layout=None):
+    """``(values (m,), jacobian (m, n), shape)`` by m backward sweeps over one
+    tape, or None when f does not compile for Var numbers."""
+    tape = _tape_for(f, x, args, layout)
+    if tape is None:
+        return None
+    m = len(tape.ids)
+    return tape.values, tape.sweep(_ONE if m == 1 else np.eye(m)), tape.shape
+
+
+def vjp(f, x, u, args=(), layout=None):
+    """``(values (m,), u^T J (n,), shape)`` in one backward sweep, or None."""
+    tape = _tape_for(f, x, args, layout)
+    if tape is None:
+        return None
+    if u.size != len(tape.ids):
+        raise ValueError(f"u must have the shape of f(x) {tape.shape}, got {u.shape}")
+    return tape.values, tape.sweep(np.ascontiguousarray(u, dtype=np.float64).reshape(1, -1))[0], \
+        tape.shape

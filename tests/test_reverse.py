@@ -1,0 +1,434 @@
+"""Reverse mode (dualdiff.reverse) against forward mode, closed forms and a
+hand-written backprop; the tape's limits, threads and memory."""
+
+import math
+import threading
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+
+import dualdiff as dd
+from dualdiff import reverse as rv
+from dualdiff.forward import _target
+from functions import (
+    branchy, broyden, iterate_and_collect, rosenbrock, rosenbrock_gradient, weighted_sum,
+)
+
+RNG = np.random.default_rng(20261121)
+TIGHT = dict(rtol=1e-13, atol=1e-13)
+
+
+def forward_gradient(f, x, args=()):
+    return dd.gradient(f, x, args=args, mode="forward")
+
+
+def reverse_gradient(f, x, args=()):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", dd.FallbackWarning)  # reverse really ran
+        return dd.gradient(f, x, args=args, mode="reverse")
+
+
+# ---------------------------------------------------------------------------
+# Functions (module level: compiled once for the whole module)
+# ---------------------------------------------------------------------------
+
+def elementary(x):
+    """Every rule spelling family once, on x in (0.1, 0.9)."""
+    a, b, c = x[0], x[1], x[2]
+    s = math.sqrt(a) + np.cbrt(b) + math.exp(c) + np.exp2(a) + math.expm1(b)
+    s += math.log(a) + math.log2(b) + math.log10(c) + math.log1p(a)
+    s += math.sin(a) * math.cos(b) + math.tan(c)
+    s += math.asin(a) + math.acos(b) + math.atan(c) + np.arcsinh(a) + np.arccosh(1.0 + b)
+    s += math.atanh(c) + math.sinh(a) + math.cosh(b) + math.tanh(c)
+    s += math.erf(a) + math.erfc(b) + math.lgamma(c) + dd.rules.digamma(a + 1.0)
+    s += np.square(b) + np.reciprocal(c) + np.sinc(a) + abs(a - b) + np.sign(c) * a
+    s += np.floor(3.0 * a) + math.atan2(a, b) + math.hypot(b, c) + math.copysign(a, -1.0)
+    s += np.logaddexp(a, c) + max(a, b) * min(b, c) + a ** b + a ** 2.5 + 2.0 ** c
+    s += (a - c) / (b + 1.0) + 1.0 / a - c / 3.0 + (-b) ** 3
+    return s
+
+
+def while_loop(x):
+    """A data-dependent while-loop (Newton's sqrt) and a branch on its result."""
+    s = 0.0
+    for i in range(len(x)):
+        a = x[i]
+        r = a if a > 1.0 else 1.0
+        while abs(r * r - a) > 1e-15 * a:
+            r = 0.5 * (r + a / r)
+        s += r if r > 0.8 else -r
+    return s
+
+
+def writes_into_x(x):
+    x[0] = 2.0 * x[0]
+    y = np.zeros_like(x)
+    for i in range(len(x)):
+        y[i] = x[i] * x[len(x) - 1 - i]
+    total = 0.0
+    for v in y:
+        total += v
+    return total
+
+
+def mlp_loss(params, X, t):
+    """Squared loss of a tanh-sigmoid MLP, written loop-style."""
+    W1, b1, W2, b2 = params
+    n_in, n_hidden = W1.shape
+    s = 0.0
+    for r in range(X.shape[0]):
+        out = b2
+        for j in range(n_hidden):
+            z = b1[j]
+            for k in range(n_in):
+                z += X[r, k] * W1[k, j]
+            out += math.tanh(z) * W2[j, 0]
+        p = 1.0 / (1.0 + math.exp(-out))
+        s += 0.5 * (p - t[r]) ** 2
+    return s
+
+
+def mlp_loss_vectorised(params, X, t):
+    """The same loss with array operations: matmuls become block nodes."""
+    W1, b1, W2, b2 = params
+    h = np.tanh(X @ W1 + b1)
+    out = h @ W2[:, 0] + b2
+    p = 1.0 / (1.0 + np.exp(-out))
+    return 0.5 * np.sum((p - t) ** 2)
+
+
+def mlp_backprop(params, X, t):
+    W1, b1, W2, b2 = params
+    z = X @ W1 + b1
+    h = np.tanh(z)
+    out = h @ W2[:, 0] + b2
+    p = 1.0 / (1.0 + np.exp(-out))
+    d_out = (p - t) * p * (1.0 - p)
+    dW2 = h.T @ d_out
+    db2 = d_out.sum()
+    d_z = np.outer(d_out, W2[:, 0]) * (1.0 - h * h)
+    return X.T @ d_z, d_z.sum(0), dW2.reshape(-1, 1), db2
+
+
+_A = np.linspace(-1.0, 1.0, 24).reshape(4, 6)
+
+
+def array_style(x):
+    """Array operations on a VarArray: slices, dot, matmul both ways, sum, mean."""
+    M = np.zeros_like(x[:4])
+    M[1:3] = x[2:4] * 2.0
+    u = _A @ x
+    w = x[:4] @ _A
+    return (np.dot(x[1:], x[:-1]) + np.sum(np.sin(x) * x) + np.mean(u * u) + w.sum()
+            + (np.maximum(x, 0.1) / (1.0 + x * x)).sum() + np.sum(M) + x[:4] @ u)
+
+
+def loop_style(x):
+    """The same function with scalar loops (forward mode compiles it)."""
+    n = len(x)
+    s = 0.0
+    for i in range(1, n):
+        s += x[i] * x[i - 1]
+    for i in range(n):
+        s += math.sin(x[i]) * x[i] + max(x[i], 0.1) / (1.0 + x[i] * x[i])
+    for i in range(2, 4):
+        s += x[i] * 2.0
+    for r in range(4):
+        u = 0.0
+        for k in range(n):
+            u += _A[r, k] * x[k]
+        s += u * u / 4.0 + x[r] * u
+    for c in range(n):
+        for r in range(4):
+            s += x[r] * _A[r, c]
+    return s
+
+
+def grows_with_x(x):
+    """Tape length depends on the data (more iterations for larger x[0])."""
+    s = 0.0
+    k = 0
+    while k < 10.0 * x[0]:
+        s += x[1] * x[1] + k
+        k += 1
+    return s
+
+
+def first(x):
+    return x[0]
+
+
+def constant(x):
+    return 3.0
+
+
+_COEFFICIENTS = {"a": 2.0}
+
+
+def reads_a_global_dict(x):
+    return _COEFFICIENTS["a"] * x[0]  # Numba cannot type a global dict
+
+
+def reads_past_the_end(x):
+    return x[len(x)]
+
+
+def returns_a_string(x):
+    return "x"
+
+
+def rows_of_a_matrix(params):
+    W, = params
+    s = 0.0
+    for row in W:  # iteration over a 2-D VarArray yields its rows
+        for v in row:
+            s += v * v
+    return s + W.shape[0] * W[1, -1]
+
+
+# ---------------------------------------------------------------------------
+# Reverse equals forward (and closed forms)
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n", [2, 10, 37, 200])
+def test_rosenbrock(n):
+    x = RNG.uniform(-2, 2, n)
+    g = reverse_gradient(rosenbrock, x)
+    np.testing.assert_allclose(g, forward_gradient(rosenbrock, x), **TIGHT)
+    np.testing.assert_allclose(g, rosenbrock_gradient(x), rtol=1e-14, atol=1e-12)
+
+
+def test_value_is_the_function_value():
+    x = RNG.uniform(-2, 2, 7)
+    value, _ = dd.value_and_gradient(rosenbrock, x, mode="reverse")
+    assert value == rosenbrock(x)
+
+
+@pytest.mark.parametrize("f, low, high, args", [
+    (branchy, -2.0, 2.0, ()),
+    (elementary, 0.1, 0.9, ()),
+    (while_loop, 0.2, 3.0, ()),
+    (weighted_sum, -1.0, 1.0, (np.linspace(-1, 1, 6), 0.5)),
+])
+def test_reverse_equals_forward(f, low, high, args):
+    x = RNG.uniform(low, high, 6)
+    np.testing.assert_allclose(reverse_gradient(f, x, args), forward_gradient(f, x, args),
+                               **TIGHT)
+
+
+def test_array_operations_equal_scalar_loops():
+    x = RNG.uniform(-1, 1, 6)
+    assert array_style(x) == pytest.approx(loop_style(x), rel=1e-14)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", dd.FallbackWarning)  # reverse really ran
+        value, g = dd.value_and_gradient(array_style, x, mode="reverse")
+    assert value == pytest.approx(loop_style(x), rel=1e-14)
+    np.testing.assert_allclose(g, forward_gradient(loop_style, x), **TIGHT)
+
+
+def test_jacobian_reverse_equals_forward():
+    x = RNG.uniform(-1, 1, 9)
+    for f in (broyden, iterate_and_collect):
+        v_rev, J_rev = dd.value_and_jacobian(f, x, mode="reverse")
+        v_fwd, J_fwd = dd.value_and_jacobian(f, x, mode="forward")
+        np.testing.assert_array_equal(v_rev, v_fwd)
+        np.testing.assert_allclose(J_rev, J_fwd, **TIGHT)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_adjoint_identity(seed):
+    """<u, J v> (forward jvp) == <J^T u, v> (reverse vjp)."""
+    rng = np.random.default_rng(seed)
+    x, u, v = rng.uniform(-1, 1, (3, 11))
+    _, Jv = dd.jvp(broyden, x, v)
+    _, uJ = dd.vjp(broyden, x, u, mode="reverse")
+    assert np.dot(u, Jv) == pytest.approx(np.dot(uJ, v), rel=1e-13, abs=1e-13)
+
+
+def test_edge_outputs():
+    x = np.array([1.5, -2.0])
+    np.testing.assert_array_equal(reverse_gradient(first, x), [1.0, 0.0])
+    np.testing.assert_array_equal(reverse_gradient(constant, x), [0.0, 0.0])
+
+
+def test_inputs_are_never_modified():
+    x = np.array([0.3, -0.2, 1.1])
+    before = x.copy()
+    g = reverse_gradient(writes_into_x, x)
+    np.testing.assert_array_equal(x, before)
+    np.testing.assert_allclose(g, forward_gradient(writes_into_x, x), **TIGHT)
+
+
+# ---------------------------------------------------------------------------
+# Structured parameters and the MLP against hand-written backprop
+# ---------------------------------------------------------------------------
+
+def _mlp_problem(seed=0, n_in=3, n_hidden=5, batch=8):
+    rng = np.random.default_rng(seed)
+    params = (rng.normal(size=(n_in, n_hidden)), rng.normal(size=n_hidden),
+              rng.normal(size=(n_hidden, 1)), 0.3)
+    X = rng.normal(size=(batch, n_in))
+    t = rng.uniform(size=batch)
+    return params, X, t
+
+
+def test_mlp_gradient_equals_backprop():
+    params, X, t = _mlp_problem()
+    grads = dd.gradient(mlp_loss, params, args=(X, t))  # auto: reverse for structured
+    expected = mlp_backprop(params, X, t)
+    assert [np.shape(g) for g in grads] == [(3, 5), (5,), (5, 1), ()]
+    assert isinstance(grads[3], float)
+    for got, want in zip(grads, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_vectorised_mlp_uses_block_nodes_and_equals_backprop():
+    params, X, t = _mlp_problem(seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", dd.FallbackWarning)
+        grads = dd.gradient(mlp_loss_vectorised, params, args=(X, t), mode="reverse")
+    for got, want in zip(grads, mlp_backprop(params, X, t)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    flat, _ = dd.forward._flatten_params(params)
+    tape = rv._tape_for(mlp_loss_vectorised, flat, (X, t), tuple(np.shape(p) for p in params))
+    # ids: X @ W1 (block, 8x5), + b1 and tanh (8x5 each), h @ W2 (block, 8),
+    # 7 elementwise per output (+ b2, -, exp, 1 +, 1 /, - t, **2), sum, 0.5 *;
+    # scalar nodes for the matmuls would add 2 * 8 * 5 * 3 + 2 * 8 * 5 more
+    assert tape.count - tape.n == 40 + 80 + 8 + 8 * 7 + 2
+
+
+def test_iterating_over_matrix_rows():
+    W = np.arange(6.0).reshape(2, 3)
+    (g,) = dd.gradient(rows_of_a_matrix, (W,))
+    expected = 2 * W
+    expected[1, -1] += 2.0
+    np.testing.assert_array_equal(g, expected)
+
+
+def test_structured_vjp_and_forward_agree():
+    params, X, t = _mlp_problem(seed=1, batch=3)
+    _, by_vjp = dd.vjp(mlp_loss, params, 2.0, args=(X, t), mode="reverse")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", dd.FallbackWarning)  # forward mode compiles too
+        by_forward = dd.gradient(mlp_loss, params, args=(X, t), mode="forward")
+    assert [np.shape(g) for g in by_forward] == [np.shape(p) for p in params]
+    for a, b in zip(by_vjp, by_forward):
+        np.testing.assert_allclose(a, 2.0 * np.asarray(b), **TIGHT)
+
+
+# ---------------------------------------------------------------------------
+# Tape: growth, limit, threads, memory
+# ---------------------------------------------------------------------------
+
+def test_tape_grows_and_rerun_is_correct(monkeypatch):
+    monkeypatch.setattr(rv, "_MIN_CAPACITY", 4)
+    monkeypatch.setattr(rv, "_INITIAL_NODES_PER_INPUT", 1)
+    for x0 in (0.5, 3.0, 30.0, 1.0):  # the remembered size is too small twice
+        x = np.array([x0, 1.7])
+        g = reverse_gradient(grows_with_x, x)
+        np.testing.assert_allclose(g, forward_gradient(grows_with_x, x), **TIGHT)
+        np.testing.assert_allclose(g, [0.0, 2 * 1.7 * math.ceil(10 * x0)], rtol=1e-13)
+    assert max(c[0] for c in _target(grows_with_x).reverse_state.capacity.values()) > 300
+
+
+def test_tape_size_reports_operations_and_bytes():
+    ops, nbytes = rv.tape_size(rosenbrock, np.zeros(5))
+    # per term: x_i**2, x_{i+1} - ., .**2, 100 * ., 1 - x_i, .**2, +, s +=
+    assert ops == 4 * 8 and nbytes == ops * rv.NODE_BYTES == ops * 32
+
+
+def test_memory_limit_error_says_how_to_raise_it():
+    old = rv.set_tape_limit(64 * 1024)
+    try:
+        with pytest.raises(MemoryError, match=r"grew past .* bytes .*tape limit of "
+                                              r"65,536 bytes.*set_tape_limit"):
+            dd.gradient(rosenbrock, np.ones(5000), mode="reverse")
+    finally:
+        rv.set_tape_limit(old)
+    assert rv.get_tape_limit() == old
+    with pytest.raises(ValueError, match="positive"):
+        rv.set_tape_limit(0)
+
+
+def test_threads_compute_independent_gradients():
+    xa = RNG.uniform(-2, 2, 300)
+    xb = RNG.uniform(-1, 1, 250)
+    wb = RNG.uniform(-1, 1, 250)
+    want_a = rosenbrock_gradient(xa)
+    want_b = wb / np.cosh(xb) ** 2
+    reverse_gradient(rosenbrock, xa)
+    reverse_gradient(weighted_sum, xb, (wb, 0.1))
+    errors = []
+
+    def work(f, x, args, want):
+        try:
+            for _ in range(200):
+                np.testing.assert_allclose(dd.gradient(f, x, args=args, mode="reverse"),
+                                           want, rtol=1e-13, atol=1e-11)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(rosenbrock, xa, (), want_a)),
+               threading.Thread(target=work, args=(weighted_sum, xb, (wb, 0.1), want_b))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors[0]
+
+
+def test_no_leak_over_many_calls():
+    x = RNG.uniform(-2, 2, 10)
+    for _ in range(200):
+        dd.gradient(rosenbrock, x, mode="reverse")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(10_000):
+            dd.gradient(rosenbrock, x, mode="reverse")
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 64 * 1024, f"{grown} bytes kept after 10^4 calls"
+
+
+# ---------------------------------------------------------------------------
+# Modes, fallbacks and errors
+# ---------------------------------------------------------------------------
+
+def test_auto_mode_uses_reverse_for_many_inputs():
+    def quadratic(x):
+        s = 0.0
+        for i in range(len(x)):
+            s += (i + 1.0) * x[i] ** 2
+        return s
+    n_small, n_large = rv.AUTO_REVERSE_MIN_INPUTS - 1, rv.AUTO_REVERSE_MIN_INPUTS
+    np.testing.assert_allclose(dd.gradient(quadratic, np.ones(n_small)),
+                               2.0 * np.arange(1, n_small + 1), rtol=1e-15)
+    np.testing.assert_allclose(dd.gradient(quadratic, np.ones(n_large), chunk=4),
+                               2.0 * np.arange(1, n_large + 1), rtol=1e-15)
+    assert not getattr(_target(quadratic), "reverse_state", None)  # chunk: forward
+    np.testing.assert_allclose(dd.gradient(quadratic, np.ones(n_large)),
+                               2.0 * np.arange(1, n_large + 1), rtol=1e-15)
+    assert _target(quadratic).reverse_state.capacity
+
+
+def test_function_that_does_not_compile_falls_back_correctly():
+    with pytest.warns(dd.FallbackWarning):
+        g = dd.gradient(reads_a_global_dict, np.array([2.0, 3.0]), mode="reverse")
+    np.testing.assert_array_equal(g, [2.0, 0.0])
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="jacobian"):
+        dd.gradient(broyden, np.ones(3), mode="reverse")
+    with pytest.raises(ValueError, match="shape of f"):
+        dd.vjp(broyden, np.ones(3), np.ones(4), mode="reverse")
+    with pytest.raises(IndexError):
+        dd.gradient(reads_past_the_end, np.ones(3), mode="reverse")
+    with pytest.raises(TypeError, match="must return"):
+        dd.gradient(returns_a_string, np.ones(3), mode="reverse")
+    with pytest.raises(ValueError, match="mode"):
+        dd.gradient(rosenbrock, np.ones(3), mode="backwards")

@@ -11,12 +11,14 @@ JVP or VJP exactly, with no step size::
 from . import rules
 from .dual import Dual, primal
 from . import _nbdual, _nbarray  # noqa: F401  (registers the Numba types)
+from . import arrays, reverse
 from .forward import (
     FallbackWarning, choose_chunk, derivative, gradient, jacobian, jvp,
     value_and_gradient, value_and_jacobian, vjp,
 )
 
-from . import fd
+from . import fd, jit
+from ._differentiable import Differentiable, differentiable
 from .check import (
     assert_adjoint, assert_derivative, assert_gradient, assert_hessian, assert_jacobian,
     check_adjoint, check_derivative, check_gradient, check_hessian, check_jacobian,
@@ -29,7 +31,7 @@ __all__ = [
     "value_and_gradient", "value_and_jacobian", "choose_chunk", "FallbackWarning", "fd",
     "check_derivative", "check_gradient", "check_jacobian", "check_hessian", "check_adjoint",
     "assert_derivative", "assert_gradient", "assert_jacobian", "assert_hessian",
-    "assert_adjoint",
+    "assert_adjoint", "differentiable", "Differentiable", "jit", "arrays", "reverse",
 ]
 
 # Second order (forward over forward): hessian, hvp, vhv
@@ -38,3 +40,8 @@ from .second import (  # noqa: E402
 )
 
 __all__ += ["hessian", "hvp", "vhv", "value_gradient_and_hessian", "MAX_AUTO_HESSIAN_CHUNK"]
+
+# Python-side hyper-dual numbers (second order at the prompt)
+from .hyperdual import HyperDual  # noqa: E402
+
+__all__ += ["HyperDual"]

@@ -1,0 +1,133 @@
+"""The ``@dualdiff.differentiable`` decorator: a function that knows its derivatives."""
+
+import functools
+
+import numpy as np
+
+from . import check, forward, second
+from ._numba_compat import NumbaError
+
+
+class Differentiable:
+    """A numeric function with its derivatives attached; see :func:`differentiable`."""
+
+    def __init__(self, f):
+        if not callable(f):
+            raise TypeError(f"differentiable expects a function, got {type(f).__name__}")
+        if isinstance(f, Differentiable):
+            f = f._dualdiff_function
+        self._dualdiff_function = f
+        self._plain = {}
+        functools.update_wrapper(self, f)
+
+    def __repr__(self):
+        return f"<differentiable {getattr(self, '__qualname__', self._dualdiff_function)!r}>"
+
+    def __call__(self, x, *args):
+        # the plain function, compiled by Numba once per argument count when it
+        # can be; otherwise (object-mode code) the Python function itself
+        n_args = len(args)
+        compiled = self._plain.get(n_args)
+        if compiled is None:
+            compiled = forward._target(self._dualdiff_function).get_dispatcher(n_args)
+            self._plain[n_args] = compiled
+        if compiled is not False:
+            try:
+                return compiled(x, *args)
+            except NumbaError:
+                self._plain[n_args] = False
+        return self._dualdiff_function(x, *args)
+
+    # -- first order -----------------------------------------------------------
+    def derivative(self, x, *args, order=1):
+        """``dualdiff.derivative(f, x, order, args)``."""
+        return forward.derivative(self._dualdiff_function, x, order=order, args=args)
+
+    def gradient(self, x, *args, mode="auto", chunk=None):
+        """``dualdiff.gradient(f, x, args)``."""
+        return forward.gradient(self._dualdiff_function, x, args=args, mode=mode, chunk=chunk)
+
+    def value_and_gradient(self, x, *args, mode="auto", chunk=None):
+        """``dualdiff.value_and_gradient(f, x, args)``."""
+        return forward.value_and_gradient(self._dualdiff_function, x, args=args, mode=mode,
+                                          chunk=chunk)
+
+    def jacobian(self, x, *args, mode="auto", chunk=None):
+        """``dualdiff.jacobian(f, x, args)``."""
+        return forward.jacobian(self._dualdiff_function, x, args=args, mode=mode, chunk=chunk)
+
+    def jvp(self, x, v, *args):
+        """``dualdiff.jvp(f, x, v, args)``: ``(f(x), J v)``."""
+        return forward.jvp(self._dualdiff_function, x, v, args=args)
+
+    def vjp(self, x, u, *args):
+        """``dualdiff.vjp(f, x, u, args)``: ``(f(x), uᵀ J)``."""
+        return forward.vjp(self._dualdiff_function, x, u, args=args)
+
+    # -- second order ----------------------------------------------------------
+    def hessian(self, x, *args, chunk=None):
+        """``dualdiff.hessian(f, x, args)``."""
+        return second.hessian(self._dualdiff_function, x, args=args, chunk=chunk)
+
+    def hvp(self, x, v, *args):
+        """``dualdiff.hvp(f, x, v, args)``: ``H v``."""
+        return second.hvp(self._dualdiff_function, x, v, args=args)
+
+    # -- checking --------------------------------------------------------------
+    def check(self, x, *args, **options):
+        """Compare the derivative with finite differences at ``x``.
+
+        Calls :func:`dualdiff.check_derivative` for scalar ``x``,
+        :func:`dualdiff.check_gradient` for a scalar-valued ``f`` of a vector,
+        and :func:`dualdiff.check_jacobian` otherwise; keyword options are
+        passed on.  Returns the report (``report.passed``).
+        """
+        f = self._dualdiff_function
+        if np.ndim(x) == 0:
+            return check.check_derivative(f, x, args=args, **options)
+        if np.ndim(self(np.asarray(x, dtype=np.float64), *args)) == 0:
+            return check.check_gradient(f, x, args=args, **options)
+        return check.check_jacobian(f, x, args=args, **options)
+
+
+def differentiable(f):
+    """Decorate a numeric function so that it carries its own derivatives.
+
+    The decorated function still computes ``f(x, *args)`` (compiled by Numba
+    when it can be), and gains methods ``derivative``, ``gradient``,
+    ``value_and_gradient``, ``jacobian``, ``jvp``, ``vjp``, ``hessian``,
+    ``hvp`` and ``check``, each taking ``x`` (then any extra arguments of
+    ``f``) and sharing one compiled function.  Passing the decorated function
+    to ``dualdiff.gradient`` and friends works too.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x, *args)`` written as for Numba.
+
+    Returns
+    -------
+    Differentiable
+        A callable wrapping ``f``.
+
+    Examples
+    --------
+    >>> import numpy as np, dualdiff as dd
+    >>> @dd.differentiable
+    ... def energy(x, k):
+    ...     s = 0.0
+    ...     for i in range(len(x)):
+    ...         s += 0.5 * k * x[i] ** 2
+    ...     return s
+    >>> x = np.array([1.0, -2.0])
+    >>> float(energy(x, 3.0))
+    7.5
+    >>> energy.gradient(x, 3.0)
+    array([ 3., -6.])
+    >>> energy.hessian(x, 3.0)
+    array([[3., 0.],
+           [0., 3.]])
+    >>> energy.check(x, 3.0).passed
+    True
+    """
+    return Differentiable(f)

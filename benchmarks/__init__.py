@@ -15,6 +15,10 @@ SUITES = {
     "core": ("benchmarks.core",
              "dualdiff against plain Numba and hand-written Numba derivatives"),
     "fd_vs_ad": ("benchmarks.fd_vs_ad", "finite differences (dualdiff.fd) against AD: accuracy and cost"),
+    "arrays": ("benchmarks.arrays", "vectorized dual-array code against loop-style dual code"),
+    "reverse": ("benchmarks.reverse", "reverse mode against forward mode and hand-written gradients / backprop"),
+    "hessian": ("benchmarks.hessian", "dd.hessian against the plain function and a hand-written Hessian"),
+    "peers": ("benchmarks.peers", "against JAX, PyTorch, autograd, numdifftools, SciPy (needs the bench extra; only when named)"),
 }
 
 __all__ = ["SUITES"]

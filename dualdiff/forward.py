@@ -580,7 +580,7 @@ def value_and_gradient(f, x=None, args=(), mode="auto", chunk=None):
         evaluations.  ``"reverse"``: one recording on a tape and one backward
         sweep (:mod:`dualdiff.reverse`).  ``"auto"``: reverse mode for
         structured parameters and when ``x`` has at least
-        ``dualdiff.reverse.AUTO_REVERSE_MIN_INPUTS`` (64) elements, else
+        ``dualdiff.reverse.AUTO_REVERSE_MIN_INPUTS`` (100) elements, else
         forward (always forward when ``chunk`` is given).
         If ``f`` does not compile for reverse-mode numbers, forward mode
         answers (with a ``FallbackWarning`` when reverse was asked for).

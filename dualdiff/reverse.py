@@ -45,12 +45,13 @@ __all__ = ["set_tape_limit", "get_tape_limit", "tape_size", "NODE_BYTES",
            "AUTO_REVERSE_MIN_INPUTS", "value_and_gradient", "value_and_jacobian", "vjp"]
 
 #: ``mode="auto"`` uses reverse mode for a gradient (and a vjp) when x has at
-#: least this many elements.  Measured with ``python -m benchmarks reverse``
-#: (Rosenbrock and a quadratic chain, thread CPU time, 2-core machine): at
-#: n = 64 forward 11.2 us vs reverse 11.6 us, at n = 80 forward 12.7 us vs
-#: reverse 11.5 us; below, reverse pays ~10 us of recording set-up, above,
-#: forward pays n/8 sweeps.  Structured parameters always use reverse mode.
-AUTO_REVERSE_MIN_INPUTS = 64
+#: least this many elements.  Measured with ``python -m benchmarks reverse
+#: --quick`` (Rosenbrock and a quadratic chain, thread CPU time, 2-core
+#: machine): forward/reverse 10.2/10.6 us (Rosenbrock) and 9.3/10.0 us (chain)
+#: at n = 96, 12.7/11.2 and 11.3/10.2 us at n = 112; below, reverse pays
+#: ~9 us of recording set-up, above, forward pays n/8 sweeps.  Structured
+#: parameters always use reverse mode.
+AUTO_REVERSE_MIN_INPUTS = 100
 #: First tape capacity (nodes) for a function never seen before, per input.
 _INITIAL_NODES_PER_INPUT = 16
 _MIN_CAPACITY = 1024

@@ -13,7 +13,7 @@ import numpy as np
 
 from ._nbarray import DualArrayType, store_row, wrap_dual_array
 from ._nbdual import DualType, convert_to, make_dual
-from ._numba_compat import numba, overload, types
+from ._numba_compat import numba, overload, register_jitable, types
 
 __all__ = ["describe_output", "build_driver"]
 
@@ -159,6 +159,20 @@ def _chunked_result(value, jac, shape, y):
     return lambda value, jac, shape, y: (value, jac, shape)
 
 
+@register_jitable
+def check_input_kept(data, x):
+    """Drivers that sweep several times reuse one input buffer: refuse a
+    function that wrote into its input, whose later sweeps would start from
+    the modified x (a wrong derivative otherwise)."""
+    for i in range(x.shape[0]):
+        a = data[i, 0]
+        b = x[i]
+        if a != b and not (a != a and b != b):
+            raise ValueError("f modified its input x in place, and dualdiff evaluates f "
+                             "several times on the same x: copy it first (x = x.copy()) "
+                             "or use mode='reverse'")
+
+
 # ---------------------------------------------------------------------------
 # Driver sources
 # ---------------------------------------------------------------------------
@@ -198,6 +212,7 @@ def driver(x, args):
         for k in range({N}):
             if start + k < n:
                 data[start + k, 1 + k] = 1.0
+        check_input_kept(data, x)
         y = f(wrap_dual_array(data, proto), *args)
         flat = to_flat(y, proto)
         if flat.shape[0] != m:
@@ -237,6 +252,7 @@ def build_driver(dispatcher, kind, n_lanes):
     src = _TEMPLATES[kind].format(N=n_lanes, K=n_lanes + 1, proto=proto, seed_items=seed_items)
     namespace = {"np": np, "f": dispatcher, "make_dual": make_dual,
                  "wrap_dual_array": wrap_dual_array, "to_flat": to_flat,
+                 "check_input_kept": check_input_kept,
                  "out_shape": out_shape, "scalar_sweep_result": scalar_sweep_result,
                  "chunked_result": chunked_result}
     exec(compile(src, f"<dualdiff driver {kind} N={n_lanes}>", "exec"), namespace)
@@ -285,6 +301,7 @@ def driver(x, args):
                     data[I * {N1} + k, 1 + k] = 1.0
                 if J * {N1} + k < n:
                     data[J * {N1} + k, (k + 1) * {W}] = 1.0
+            check_input_kept(data, x)
             y = f(wrap_dual_array(data, proto), *args)
             flat = to_flat(y, proto)
             if m < 0:
@@ -339,6 +356,7 @@ def driver(x, v, args):
         for k in range({N1}):
             if start + k < n:
                 data[start + k, 1 + k] = 1.0
+        check_input_kept(data, x)
         y = f(wrap_dual_array(data, proto), *args)
         flat = to_flat(y, proto)
         if m < 0:
@@ -401,6 +419,7 @@ def driver(data, flat, grad, hess, args):
     n = data.shape[0]
     proto = {proto}
     out = wrap_dual_array(flat, proto)
+    x = data[:, 0].copy()
     blocks = (n + {N1} - 1) // {N1}
     for I in range(blocks):
         for J in range(I, blocks):
@@ -409,6 +428,7 @@ def driver(data, flat, grad, hess, args):
                     data[I * {N1} + k, 1 + k] = 1.0
                 if J * {N1} + k < n:
                     data[J * {N1} + k, (k + 1) * {W}] = 1.0
+            check_input_kept(data, x)
             out[0] = f(wrap_dual_array(data, proto), *args)
             for i in range({N1}):
                 a = I * {N1} + i
@@ -439,10 +459,12 @@ def driver(data, flat, grad, hv, args):
     n = data.shape[0]
     proto = {proto}
     out = wrap_dual_array(flat, proto)
+    x = data[:, 0].copy()
     for start in range(0, n, {N1}):
         for k in range({N1}):
             if start + k < n:
                 data[start + k, 1 + k] = 1.0
+        check_input_kept(data, x)
         out[0] = f(wrap_dual_array(data, proto), *args)
         for k in range({N1}):
             if start + k < n:
@@ -492,6 +514,7 @@ def build_second_driver(dispatcher, kind, n_inner, n_outer):
         outer_items=outer_items)
     namespace = {"np": np, "f": dispatcher, "make_dual": make_dual,
                  "wrap_dual_array": wrap_dual_array, "to_flat": to_flat,
+                 "check_input_kept": check_input_kept,
                  "out_shape": out_shape}
     name = f"<dualdiff driver {kind} N1={n_inner} N2={n_outer}>"
     exec(compile(src, name, "exec"), namespace)

@@ -34,6 +34,9 @@ __all__ = ["DualArrayType", "wrap_dual_array", "load_at", "store_at"]
 class DualArrayType(types.IterableType):
     """Numba type of an array of duals: ``DualArray[dtype, ndim, layout]``."""
 
+    # like a NumPy array: ``a += b`` updates a (and every view of it) in place
+    mutable = True
+
     def __init__(self, dtype, ndim, layout="C"):
         self.dtype = dtype
         self.ndim = int(ndim)

@@ -211,7 +211,7 @@ def _flat_lines(body, kinds, ndims, width, mode):
     return lines
 
 
-def _kernel_source(body, kinds, ndims, width, mode, like, params):
+def _kernel_source(body, kinds, ndims, width, mode, like, params, flat_ok=True):
     nd = max(ndims)
     names = [f"a{k}" for k in range(len(kinds))]
     lines = [f"def kernel({', '.join(params)}):"]
@@ -253,7 +253,8 @@ def _kernel_source(body, kinds, ndims, width, mode, like, params):
         lines.append(f"    out = np.empty(({shape},))")
     else:
         lines.append("    out = a0")
-    lines += _flat_lines(body, kinds, ndims, width, mode)
+    if flat_ok:
+        lines += _flat_lines(body, kinds, ndims, width, mode)
     for d in range(nd):
         lines.append("    " * (d + 1) + f"for i{d} in range(n{d}):")
     elems = [_element(names[k], kinds[k], ndims[k], nd, k) for k in range(len(kinds))]
@@ -287,7 +288,11 @@ def elementwise(body, ts, mode="dual", namespace=None, params=None):
         like = next(k for k, t in enumerate(ts)
                     if (t.dtype if isinstance(t, DualArrayType) else t) == dtype)
     width = dtype.width if dtype is not None else 1
-    key = (body, tuple(kinds), tuple(ndims), width, mode, like, params,
+    # the flat fast path indexes every store with the result's width: only
+    # when all dual arrays hold elements of the result type (not a lower
+    # nesting depth, as inside a Hessian sweep)
+    flat_ok = all(t.dtype == dtype for t in ts if isinstance(t, DualArrayType))
+    key = (body, tuple(kinds), tuple(ndims), width, mode, like, params, flat_ok,
            tuple(sorted((namespace or {}).items(), key=lambda kv: kv[0])))
     try:
         cached = _kernel_cache.get(key)
@@ -295,7 +300,7 @@ def elementwise(body, ts, mode="dual", namespace=None, params=None):
         key, cached = None, None
     if cached is not None:
         return cached
-    src = _kernel_source(body, kinds, ndims, width, mode, like, params)
+    src = _kernel_source(body, kinds, ndims, width, mode, like, params, flat_ok)
     ns = {"np": np, "wrap_dual_array": wrap_dual_array, "zero_like": zero_like,
           "load_at": load_at, "store_at": store_at,
           "may_overlap": may_overlap, "BROADCAST_MSG": BROADCAST_MSG, "_pv": primal_value,

@@ -437,6 +437,9 @@ class VarArrayType(types.IterableType):
     """``VarArray[ndim, layout]``: a float64 array of values and an int64
     array of node ids of the same shape, plus the tape address."""
 
+    # like a NumPy array: ``a += b`` updates a (and every view of it) in place
+    mutable = True
+
     def __init__(self, ndim, layout="C"):
         self.ndim = int(ndim)
         self.layout = layout

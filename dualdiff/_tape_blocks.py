@@ -31,7 +31,7 @@ import numpy as np
 from . import rules
 from ._nbtape import VarArrayType, VarType, make_var, wrap_var_array
 from ._numba_compat import (
-    intrinsic, ir, numba, overload, overload_method, register_jitable, types,
+    TypingError, intrinsic, ir, numba, overload, overload_method, register_jitable, types,
 )
 
 __all__ = ["HEADER_WORDS", "run_block"]
@@ -243,15 +243,54 @@ def _binary_elementwise(op):
     return typer
 
 
-for _ops, _fn in (((operator.add, operator.iadd, np.add), operator.add),
-                  ((operator.sub, operator.isub, np.subtract), operator.sub),
-                  ((operator.mul, operator.imul, np.multiply), operator.mul),
-                  ((operator.truediv, operator.itruediv, np.divide), operator.truediv),
+def _inplace_elementwise(fn):
+    """``a op= b`` on a VarArray: the result is written into a (and so into
+    every view of it), as NumPy does; VarArrayType is mutable for this."""
+    def typer(a, b):
+        if not isinstance(a, VarArrayType) or not _involves_var_array(a, b):
+            return None
+        if _out_ndim(a, b) != a.ndim:
+            raise TypingError(f"cannot broadcast a {_out_ndim(a, b)}-d result into the "
+                              f"{a.ndim}-d array on the left of an in-place operator")
+        if a.ndim == 1:
+            def impl(a, b):
+                r = fn(a, b)
+                if r.values.shape[0] != a.values.shape[0]:
+                    raise ValueError("in-place operator: the result does not have the "
+                                     "shape of the array on the left")
+                for j in range(a.values.shape[0]):
+                    a.values[j] = r.values[j]
+                    a.index[j] = r.index[j]
+                return a
+            return impl
+
+        def impl(a, b):
+            r = fn(a, b)
+            if r.values.shape != a.values.shape:
+                raise ValueError("in-place operator: the result does not have the "
+                                 "shape of the array on the left")
+            for i in range(a.values.shape[0]):
+                for j in range(a.values.shape[1]):
+                    a.values[i, j] = r.values[i, j]
+                    a.index[i, j] = r.index[i, j]
+            return a
+        return impl
+    return typer
+
+
+for _ops, _fn in (((operator.add, np.add), operator.add),
+                  ((operator.sub, np.subtract), operator.sub),
+                  ((operator.mul, np.multiply), operator.mul),
+                  ((operator.truediv, np.divide), operator.truediv),
                   ((operator.pow, np.power), operator.pow),
                   ((np.maximum,), np.maximum), ((np.minimum,), np.minimum)):
     _typer = _binary_elementwise(_fn)
     for _op in _ops:
         overload(_op)(_typer)
+for _op, _fn in ((operator.iadd, operator.add), (operator.isub, operator.sub),
+                 (operator.imul, operator.mul), (operator.itruediv, operator.truediv),
+                 (operator.ipow, operator.pow)):
+    overload(_op)(_inplace_elementwise(_fn))
 
 
 def _unary_elementwise(fn):

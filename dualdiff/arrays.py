@@ -25,6 +25,7 @@ import numpy as np
 
 from ._nbarray import DualArrayType, wrap_dual_array
 from ._nbdual import DualType
+from ._nbtape import VarArrayType, VarType, wrap_var_array
 from ._numba_compat import overload, types
 from .dual import Dual, DualObjectArray
 
@@ -169,6 +170,14 @@ def _store_shape(shape, width):
 
 def _allocator(fill):
     def typer(shape, like):
+        if isinstance(like, (VarArrayType, VarType)):  # reverse mode: constant Vars
+            store = _store_shape(shape, None)
+            if store is None:
+                return None
+            ns = {"np": np, "wrap_var_array": wrap_var_array}
+            exec(f"def impl(shape, like):\n    return wrap_var_array(np.zeros({store}), "
+                 f"np.full({store}, -1, np.int64), like.tape)\n", ns)
+            return ns["impl"]
         dual = isinstance(like, (DualArrayType, DualType))
         plain = isinstance(like, (types.Float, types.Integer)) or (
             isinstance(like, types.Array) and isinstance(like.dtype, (types.Float, types.Integer)))

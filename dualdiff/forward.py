@@ -480,7 +480,7 @@ def _value_and_jacobian_any(f, x, args, mode, chunk):
         mode = "forward"  # a chunk size is a forward-mode choice
     if mode != "forward" and (layout is not None or _use_reverse(mode, len(x))) \
             and not _is_nested(x) and not _holds_duals(f, args):
-        result = _reverse.value_and_jacobian(f, x, args, layout)
+        result = _reverse.checked_value_and_jacobian(f, x, args, layout)
         if result is not None:
             values, jac, shape = result
             return values, jac, shape, layout
@@ -812,12 +812,12 @@ def vjp(f, x, u, args=(), chunk=None, mode="auto"):
     _check_args(args)
     _check_mode(mode)
     structured = _is_structured(x)
-    if mode != "forward" and not isinstance(x, Dual) and np.ndim(u) >= 0:
+    if mode != "forward" and not isinstance(x, Dual):
         flat, layout = _flatten_params(x) if structured else (_as_vector(x), None)
         if (structured or _use_reverse(mode, len(flat))) and not _is_nested(flat) \
                 and not _holds_duals(f, args):
             u_arr = np.asarray(u, dtype=np.float64)
-            result = _reverse.vjp(f, flat, u_arr, args, layout)
+            result = _reverse.checked_vjp(f, flat, u_arr, args, layout)
             if result is not None:
                 values, product, shape = result
                 value = _scalar_value(values, shape)

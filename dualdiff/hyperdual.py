@@ -38,10 +38,8 @@ comparisons, ``int()`` and the NumPy ufuncs work as for :class:`Dual`; like
 
 Mixing a :class:`HyperDual` with a plain :class:`~dualdiff.Dual` in one
 operation is ambiguous (which ε would the dual's partials be?) and raises
-``TypeError``; mix it with real numbers only.  (Known gap: a two-argument
-function of the rule table called with the plain ``Dual`` *first*, such as
-``arctan2(dual, hyperdual)``, is still dispatched to ``Dual`` and does not
-raise; see ``tests/test_hyperdual.py``.)
+``TypeError`` (also as either argument of a two-argument rule such as
+``arctan2``); mix it with real numbers only.
 """
 
 import math

@@ -28,7 +28,8 @@ import itertools
 import numpy as np
 
 from . import forward
-from ._nbarray import wrap_dual_array
+from ._nbarray import DualArrayType, wrap_dual_array
+from ._drivers import check_input_kept
 from ._nbdual import DualType, convert_to, make_dual
 from ._numba_compat import TypingError, numba, overload, types
 
@@ -49,6 +50,24 @@ def _require_real_impl(x):
         return lambda x: None
     raise TypingError(f"dualdiff.jit derivatives take plain numbers and float arrays, got {x}; "
                       "use dualdiff.derivative/gradient for nested differentiation")
+
+
+def _require_real_args(args):
+    raise NotImplementedError
+
+
+@overload(_require_real_args)
+def _require_real_args_impl(args):
+    # a dual among the extra arguments would carry the caller's perturbation
+    # under the same tag as ours (perturbation confusion): refuse it
+    for t in args:
+        if isinstance(t, (DualType, DualArrayType)) or \
+                (isinstance(t, types.BaseTuple) and any(isinstance(e, (DualType, DualArrayType))
+                                                        for e in t)):
+            raise TypingError(f"dualdiff.jit derivatives take plain numbers and float arrays, "
+                              f"got {t} among the extra arguments; use dualdiff.derivative/"
+                              "gradient for nested differentiation")
+    return lambda args: None
 
 
 def _slope(y):
@@ -76,12 +95,14 @@ def _name(kind, f):
 _DERIVATIVE = """
 def {name}(x, *args):
     _require_real(x)
+    _require_real_args(args)
     return _slope(f(make_dual(float(x), (1.0,), 0), *args))
 """
 
 _GRADIENT = """
 def {name}(x, *args):
     _require_real(x)
+    _require_real_args(args)
     n = x.shape[0]
     data = np.zeros((n, {K}))
     for i in range(n):
@@ -93,6 +114,7 @@ def {name}(x, *args):
         for k in range({N}):
             if start + k < n:
                 data[start + k, 1 + k] = 1.0
+        check_input_kept(data, x)
         y = convert_to(f(wrap_dual_array(data, proto), *args), proto)
         for k in range({N}):
             if start + k < n:
@@ -107,7 +129,8 @@ def _build(template, f, kind, **fields):
     name = _name(kind, f)
     namespace = {"np": np, "f": _compiled_function(f), "make_dual": make_dual,
                  "convert_to": convert_to, "wrap_dual_array": wrap_dual_array,
-                 "_require_real": _require_real, "_slope": _slope}
+                 "_require_real": _require_real, "_require_real_args": _require_real_args,
+                 "_slope": _slope, "check_input_kept": check_input_kept}
     exec(compile(template.format(name=name, **fields), f"<dualdiff.jit {name}>", "exec"),
          namespace)
     return numba.njit(namespace[name])

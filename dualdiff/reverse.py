@@ -42,7 +42,7 @@ from ._tape_blocks import HEADER_WORDS, run_block  # (also registers the array o
 from ._numba_compat import numba, overload, types
 
 __all__ = ["set_tape_limit", "get_tape_limit", "tape_size", "NODE_BYTES",
-           "AUTO_REVERSE_MIN_INPUTS", "value_and_gradient", "value_and_jacobian", "vjp"]
+           "AUTO_REVERSE_MIN_INPUTS"]
 
 #: ``mode="auto"`` uses reverse mode for a gradient (and a vjp) when x has at
 #: least this many elements.  Measured with ``python -m benchmarks reverse
@@ -435,22 +435,11 @@ def _tape_for(f, x, args, layout=None):
 
 
 # ===========================================================================
-# Entry points used by the public API in forward.py (x already checked)
+# Entry points of the public API in forward.py, which has checked x and u:
+# not for direct use
 # ===========================================================================
 
-def value_and_gradient(f, x, args=(), layout=None):
-    """``(value, gradient)`` by one recording and one backward sweep, or None
-    when f does not compile for Var numbers."""
-    tape = _tape_for(f, x, args, layout)
-    if tape is None:
-        return None
-    if tape.shape != ():
-        raise ValueError(f"gradient needs f to return a scalar; it returned shape "
-                         f"{tape.shape} (use jacobian for vector-valued functions)")
-    return float(tape.values[0]), tape.sweep(_ONE)[0]
-
-
-def value_and_jacobian(f, x, args=(), layout=None):
+def checked_value_and_jacobian(f, x, args=(), layout=None):
     """``(values (m,), jacobian (m, n), shape)`` by m backward sweeps over one
     tape, or None when f does not compile for Var numbers."""
     tape = _tape_for(f, x, args, layout)
@@ -460,7 +449,7 @@ def value_and_jacobian(f, x, args=(), layout=None):
     return tape.values, tape.sweep(_ONE if m == 1 else np.eye(m)), tape.shape
 
 
-def vjp(f, x, u, args=(), layout=None):
+def checked_vjp(f, x, u, args=(), layout=None):
     """``(values (m,), u^T J (n,), shape)`` in one backward sweep, or None."""
     tape = _tape_for(f, x, args, layout)
     if tape is None:

@@ -797,3 +797,20 @@ def test_abs_inplace_2d_scalar_where_argmax_frobenius():
     close(J[14], x / np.linalg.norm(x))
     close(J[15:21], -I)
     close(J[21:27], I)
+
+
+def adds_a_lower_depth_dual_array(x):
+    low = dd.arrays.zeros(len(x), x[0].value)   # elements one nesting level down
+    for i in range(len(x)):
+        low[i] = 1.0
+    y = x + low
+    s = 0.0
+    for i in range(len(y)):
+        s += y[i] * y[i]
+    return s
+
+
+def test_adding_dual_arrays_of_different_nesting_depth():
+    # inside a Hessian sweep x holds Dual[Dual[.]]; low holds the inner type
+    x = np.array([0.5, -1.0, 2.0])
+    np.testing.assert_array_equal(dd.hessian(adds_a_lower_depth_dual_array, x), 2 * np.eye(3))

@@ -321,3 +321,28 @@ def test_helpers_defined_in_a_script_or_notebook_are_compiled_too():
         g = dd.gradient(model, np.array([0.5, 2.0]))
     t = math.tanh(0.5)
     np.testing.assert_allclose(g, [(1 - t * t) * 0.5 + t, 1.0], rtol=1e-15)
+
+
+def doubles_its_input_in_place(x):
+    x[0] = 2.0 * x[0]
+    s = 0.0
+    for i in range(len(x)):
+        s += x[i] * x[i]
+    return s
+
+
+def test_a_function_that_writes_into_x_is_refused_not_answered_wrongly():
+    # forward sweeps reuse one input buffer: the second sweep would start from
+    # the doubled x[0]; reverse mode records on a fresh copy and is right
+    x = np.linspace(0.5, 1.4, 10)
+    for run in (lambda: dd.gradient(doubles_its_input_in_place, x, mode="forward"),
+                lambda: dd.hessian(doubles_its_input_in_place, x),
+                lambda: dd.hvp(doubles_its_input_in_place, x, np.ones(10)),
+                lambda: dd.jit.gradient(doubles_its_input_in_place)(x)):
+        with pytest.raises(ValueError, match="modified its input x"):
+            run()
+    expected = 2 * x
+    expected[0] = 8 * x[0]
+    np.testing.assert_allclose(dd.gradient(doubles_its_input_in_place, x, mode="reverse"),
+                               expected, rtol=1e-15)
+    np.testing.assert_array_equal(x, np.linspace(0.5, 1.4, 10))  # never modified

@@ -71,6 +71,25 @@ def test_dual_arguments_are_refused_with_a_clear_error():
         dd.jit.derivative(calls_a_jit_derivative)(0.3)
 
 
+def times(x, y):
+    return x * y
+
+
+d_times = dd.jit.derivative(times)
+
+
+@numba.njit
+def passes_a_dual_through_args(y):
+    return d_times(2.0, y)   # d/dy of d/dx (x y) = 1
+
+
+def test_dual_extra_arguments_are_refused_too():
+    # without the check the outer perturbation would be mistaken for the
+    # inner one (same tag) and the answer would be 0 instead of 1
+    with pytest.raises(numba.core.errors.TypingError, match="extra arguments"):
+        dd.jit.derivative(passes_a_dual_through_args)(3.0)
+
+
 def test_rejects_non_callables():
     with pytest.raises(TypeError, match="callable"):
         dd.jit.derivative(1.0)

@@ -432,3 +432,48 @@ def test_errors():
         dd.gradient(returns_a_string, np.ones(3), mode="reverse")
     with pytest.raises(ValueError, match="mode"):
         dd.gradient(rosenbrock, np.ones(3), mode="backwards")
+
+
+def scales_a_view_in_place(x):
+    y = x.copy()
+    v = y[:2]
+    v *= 3.0          # writes through the view into y, as in NumPy
+    return y[0] + y[2]
+
+
+def adds_through_an_alias(x):
+    y = x.copy()
+    z = y
+    y += x            # z is y: it sees the update
+    return z[0] * z[1]
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_in_place_operators_update_views_and_aliases(mode):
+    x = np.array([1.0, 2.0, 3.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", dd.FallbackWarning)
+        v1, g1 = dd.value_and_gradient(scales_a_view_in_place, x, mode=mode)
+        v2, g2 = dd.value_and_gradient(adds_through_an_alias, x, mode=mode)
+    assert v1 == scales_a_view_in_place(x) == 6.0
+    np.testing.assert_array_equal(g1, [3.0, 0.0, 1.0])
+    assert v2 == adds_through_an_alias(x) == 8.0     # (2 x0)(2 x1)
+    np.testing.assert_array_equal(g2, [8.0, 4.0, 0.0])
+
+
+def fills_a_zeros_array(x):
+    out = dd.arrays.zeros(len(x), like=x)
+    for i in range(len(x)):
+        out[i] = x[i] * x[i]
+    s = 0.0
+    for i in range(len(out)):
+        s += out[i] * (i + 1)
+    return s
+
+
+def test_dd_arrays_zeros_works_in_reverse_mode():
+    x = np.array([0.5, -1.0, 2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", dd.FallbackWarning)
+        g = dd.gradient(fills_a_zeros_array, x, mode="reverse")
+    np.testing.assert_array_equal(g, 2 * x * np.arange(1, 4))

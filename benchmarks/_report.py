@@ -7,6 +7,11 @@ import os
 import platform
 import sys
 
+
+def log(msg):
+    """A progress line on stderr (tables go to stdout)."""
+    print(msg, file=sys.stderr, flush=True)
+
 __all__ = ["environment", "format_table", "fmt_us", "fmt_ratio", "write_json", "RESULTS_DIR"]
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")

@@ -12,7 +12,6 @@ and each timed against its own plain ``@njit`` version:
 Target (issue 3): vectorized dual code within 2x of loop-style dual code.
 """
 
-import sys
 
 import numpy as np
 from numba import njit
@@ -20,7 +19,7 @@ from numba import njit
 import dualdiff as dd
 from dualdiff import examples
 
-from ._report import environment, fmt_ratio, fmt_us, format_table
+from ._report import environment, fmt_ratio, fmt_us, format_table, log as _log
 from ._timing import Case, Settings, compare
 
 N_ROSENBROCK = (100, 1000)
@@ -69,10 +68,6 @@ def mlp_params(seed=0):
     return (rng.normal(size=(n1, n0)) / np.sqrt(n0), rng.normal(size=n1) * 0.1,
             rng.normal(size=(n2, n1)) / np.sqrt(n1), rng.normal(size=n2) * 0.1,
             rng.normal(size=n2) / np.sqrt(n2), 0.05)
-
-
-def _log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------

@@ -25,7 +25,6 @@ they disappear quietly if that internal changes.
 """
 
 import math
-import sys
 
 import numpy as np
 from numba import njit
@@ -34,7 +33,7 @@ import dualdiff as dd
 from dualdiff import examples
 from dualdiff.forward import choose_chunk
 
-from ._report import environment, fmt_ratio, fmt_us, format_table
+from ._report import environment, fmt_ratio, fmt_us, format_table, log as _log
 from ._timing import Case, Settings, compare, first_call
 
 try:  # the in-compiled comparisons build dual numbers / dual arrays directly
@@ -103,12 +102,7 @@ else:  # pragma: no cover
     loop_dual = None
 
 
-@njit
-def rosenbrock(x):
-    s = 0.0
-    for i in range(len(x) - 1):
-        s += 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2
-    return s
+rosenbrock = njit(examples.rosenbrock)
 
 
 @njit
@@ -168,10 +162,6 @@ def broyden_x(n):
 # ===========================================================================
 # Helpers
 # ===========================================================================
-
-def _log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
 
 def _driver(f, kind):
     """dualdiff's compiled driver for f (one already built), or None."""

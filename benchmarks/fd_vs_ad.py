@@ -22,7 +22,6 @@ gradient evaluated in float64, which is itself rounded, so errors near
 """
 
 import math
-import sys
 
 import numpy as np
 from numba import njit
@@ -31,7 +30,7 @@ import dualdiff as dd
 from dualdiff import fd
 from dualdiff.examples import rosenbrock, rosenbrock_gradient
 
-from ._report import environment, fmt_ratio, fmt_us, format_table
+from ._report import environment, fmt_ratio, fmt_us, format_table, log as _log
 from ._timing import Case, Settings, compare
 
 N_VALUES = (10, 100, 1000)
@@ -49,10 +48,6 @@ def rosenbrock_np(x):
 
 def rosenbrock_x(n):
     return np.linspace(-1.2, 1.1, n)
-
-
-def _log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 class _Counter:

@@ -22,14 +22,14 @@ and a first call under 2 s.
 """
 
 import math
-import sys
 
 import numpy as np
 from numba import njit
 
 import dualdiff as dd
+from dualdiff import examples
 
-from ._report import environment, fmt_ratio, fmt_us, format_table
+from ._report import environment, fmt_ratio, fmt_us, format_table, log as _log
 from ._timing import Case, Settings, compare, first_call
 
 N_VALUES = (10, 50)
@@ -42,11 +42,7 @@ TARGET_FIRST_CALL_S = 2.0
 # Problems (module level: the same function objects on every timed call)
 # ===========================================================================
 
-def rosenbrock(x):
-    s = 0.0
-    for i in range(len(x) - 1):
-        s += 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2
-    return s
+rosenbrock = examples.rosenbrock
 
 
 @njit
@@ -99,10 +95,6 @@ def logsumexp_hessian(x, A):
 
 rosenbrock_plain = njit(rosenbrock)
 logsumexp_plain = njit(logsumexp)
-
-
-def _log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _driver(f):

@@ -33,7 +33,6 @@ counts the time the process waits for a core on a shared machine.
 
 import math
 import os
-import sys
 import time
 import warnings
 
@@ -41,7 +40,7 @@ import numpy as np
 
 from . import _peers_problems as P
 from . import _peers_tools as T
-from ._report import RESULTS_DIR, environment, fmt_ratio, fmt_us, format_table
+from ._report import RESULTS_DIR, environment, fmt_ratio, fmt_us, format_table, log as _log
 from ._timing import CLOCKS, Case, Settings, Timing, compare, first_call
 
 #: not run by a bare ``python -m benchmarks`` (see benchmarks/__main__.py)
@@ -79,10 +78,6 @@ DUALDIFF_MODES = ("dualdiff forward", "dualdiff reverse", "dualdiff reverse (arr
 TARGET_SCALAR_RATIO = 2.0   # dd.derivative / hand-written @njit
 TARGET_SMALL_N = 100        # at n <= this, dualdiff beats jax.jit
 TARGET_MLP_RATIO = 1.5      # dualdiff / jax.jit(grad)
-
-
-def _log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 # ===========================================================================

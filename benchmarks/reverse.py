@@ -27,7 +27,7 @@ import dualdiff as dd
 from dualdiff import examples
 from dualdiff import reverse as rv
 
-from ._report import environment, fmt_ratio, fmt_us, format_table
+from ._report import environment, fmt_ratio, fmt_us, format_table, log as _log
 from ._timing import Case, Settings, compare
 
 N_ROSENBROCK = (10, 100, 1000, 10_000)
@@ -80,10 +80,6 @@ def mlp_problem(seed=0):
     X = rng.normal(size=(MLP_BATCH, MLP_SIZES[0]))
     t = rng.uniform(size=MLP_BATCH)
     return tuple(params), X, t
-
-
-def _log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _max_rel(got, want):

@@ -8,12 +8,17 @@ on the tape, appends ONE node through the raw pointer.
 
 Tape layout (allocated per call by the driver, see :mod:`dualdiff.reverse`)::
 
-    header (int64[8]):  count, capacity, overflow flags, address of nodes,
-                        address, capacity and use of the block blob, own address
+    header (int64[9]):  count, capacity, flags, address of nodes,
+                        address, capacity and use of the block blob, own
+                        address, address of the second partials (0: none)
     nodes  (int64[capacity, 4]):  parent i, parent j (-1: none),
                                   local partials a, b (float64 bits)
+    second (float64[capacity, 3], only when recording for a Hessian):
+                                  d2/di2, d2/di dj, d2/dj2 (zero if linear)
 
-so one recorded operation is 32 bytes.  Node ids ``0 .. n-1`` are the inputs
+so one recorded operation is 32 bytes (56 with second partials).  Flags: 1
+the nodes overflowed, 2 the blob overflowed, 4 an operation has no second
+partials (a rule without ``d2``; only set when second partials are wanted).  Node ids ``0 .. n-1`` are the inputs
 (never written); the driver starts ``count`` at ``n``.  When the tape is full
 the operation sets an overflow flag and returns a constant: the driver sees
 the flag, doubles the capacity and runs the function again.  Block nodes
@@ -40,10 +45,17 @@ from ._numba_compat import (
 )
 
 __all__ = ["VarType", "var_type", "VarArrayType", "wrap_var_array", "make_var",
-           "NODE_BYTES"]
+           "NODE_BYTES", "HEADER_WORDS", "OWN_ADDRESS_WORD", "SECOND_WORD", "NO_SECOND"]
 
 #: Bytes of tape per recorded operation (two parent ids, two local partials).
 NODE_BYTES = 32
+#: Words of the tape header, and the positions of the header's own address
+#: and of the second-partials address (see the layout above).
+HEADER_WORDS = 9
+OWN_ADDRESS_WORD = 7
+SECOND_WORD = 8
+#: Flag: an operation could not record its second partials.
+NO_SECOND = 4
 _IEEE = {"error_model": "numpy", "forceinline": True}
 _jitable = register_jitable(**_IEEE)
 _REALS = (types.Integer, types.Float, types.Boolean)
@@ -152,6 +164,60 @@ def _push(typingctx, tape, i, j, a, b):
     return sig, codegen
 
 
+@intrinsic
+def _wants_second(typingctx, tape):
+    """Whether this tape records second partials (a Hessian tape)."""
+    def codegen(context, builder, sig, args):
+        i64 = ir.IntType(64)
+        header = builder.inttoptr(args[0], i64.as_pointer())
+        second = builder.load(builder.gep(header, [i64(SECOND_WORD)]))
+        return builder.icmp_signed("!=", second, i64(0))
+    return types.boolean(types.intp), codegen
+
+
+@intrinsic
+def _put_second(typingctx, tape, k, aa, ab, bb):
+    """Store node k's second partials (the tape must want them)."""
+    sig = types.none(types.intp, types.int64, types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, sig, args):
+        tape, k, aa, ab, bb = args
+        i64, f64 = ir.IntType(64), ir.DoubleType()
+        header = builder.inttoptr(tape, i64.as_pointer())
+        second = builder.inttoptr(builder.load(builder.gep(header, [i64(SECOND_WORD)])),
+                                  f64.as_pointer())
+        base = builder.gep(second, [builder.mul(k, i64(3))])
+        builder.store(aa, base)
+        builder.store(ab, builder.gep(base, [i64(1)]))
+        builder.store(bb, builder.gep(base, [i64(2)]))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _flag_no_second(typingctx, tape):
+    def codegen(context, builder, sig, args):
+        i64 = ir.IntType(64)
+        header = builder.inttoptr(args[0], i64.as_pointer())
+        flags = builder.gep(header, [i64(2)])
+        builder.store(builder.or_(builder.load(flags), i64(NO_SECOND)), flags)
+        return context.get_dummy_value()
+    return types.none(types.intp), codegen
+
+
+@_jitable
+def _second2(r, a, b, aa, ab, bb):
+    """Second partials of node r = op(a, b) as recorded by _record2 (which
+    drops a constant operand: the node's first slot is then the other one)."""
+    if a.index < 0:
+        _put_second(r.tape, r.index, bb, 0.0, 0.0)
+    elif b.index < 0:
+        _put_second(r.tape, r.index, aa, 0.0, 0.0)
+    else:
+        _put_second(r.tape, r.index, aa, ab, bb)
+
+
 @_jitable
 def _const(v):
     return make_var(v, -1, 0)
@@ -214,15 +280,36 @@ def _sub(a, b):
     return _record2(a.value - b.value, a, 1.0, b, -1.0)
 
 
+# Second partials (Hessian tapes only: ``_wants_second``) are computed inside
+# the branch, so a gradient tape never pays for them.  Linear operations
+# (+, -, negation, scaling by a constant) have none: the array is zeroed.
+
 @_jitable
 def _mul(a, b):
-    return _record2(a.value * b.value, a, b.value, b, a.value)
+    r = _record2(a.value * b.value, a, b.value, b, a.value)
+    if a.index >= 0 and b.index >= 0 and r.index >= 0 and _wants_second(r.tape):
+        _put_second(r.tape, r.index, 0.0, 1.0, 0.0)
+    return r
 
 
 @_jitable
 def _div(a, b):
     q = a.value / b.value
-    return _record2(q, a, 1.0 / b.value, b, -q / b.value)
+    r = _record2(q, a, 1.0 / b.value, b, -q / b.value)
+    if b.index >= 0 and r.index >= 0 and _wants_second(r.tape):
+        inv = 1.0 / b.value
+        _second2(r, a, b, 0.0, -inv * inv, 2.0 * q * inv * inv)
+    return r
+
+
+# The second partials of powers differentiate the first partials' helpers
+# (their edge cases included), exactly as nesting dual numbers does.
+@_jitable
+def _pow_second_exponent(v, p):
+    # d/dv of p v**(p-1)
+    if p == 0:
+        return 0.0 * v
+    return p * _pow_exponent_derivative(v, p - 1)
 
 
 @_jitable
@@ -230,8 +317,15 @@ def _pow_vv(a, b):
     z = a.value ** b.value
     if a.index < 0 and b.index < 0:
         return make_var(z, -1, 0)
-    return _record2(z, a, _pow_exponent_derivative(a.value, b.value),
-                    b, _pow_base_derivative(z, a.value, b.value))
+    da = _pow_exponent_derivative(a.value, b.value)
+    db = _pow_base_derivative(z, a.value, b.value)
+    r = _record2(z, a, da, b, db)
+    if r.index >= 0 and _wants_second(r.tape):
+        w = a.value ** (b.value - 1.0)  # d/db of b w = w + b dw/db
+        _second2(r, a, b, _pow_second_exponent(a.value, b.value),
+                 w + b.value * _pow_base_derivative(w, a.value, b.value - 1.0),
+                 _pow_base_derivative(db, a.value, b.value))
+    return r
 
 
 @_jitable
@@ -239,7 +333,10 @@ def _pow_vc(a, p):
     z = a.value ** p
     if a.index < 0:
         return make_var(z, -1, 0)
-    return _record1(z, a, _pow_exponent_derivative(a.value, p))
+    r = _record1(z, a, _pow_exponent_derivative(a.value, p))
+    if r.index >= 0 and _wants_second(r.tape):
+        _put_second(r.tape, r.index, _pow_second_exponent(a.value, p), 0.0, 0.0)
+    return r
 
 
 @_jitable
@@ -247,12 +344,19 @@ def _pow_cv(c, b):
     z = c ** b.value
     if b.index < 0:
         return make_var(z, -1, 0)
-    return _record1(z, b, _pow_base_derivative(z, c, b.value))
+    d = _pow_base_derivative(z, c, b.value)
+    r = _record1(z, b, d)
+    if r.index >= 0 and _wants_second(r.tape):
+        _put_second(r.tape, r.index, _pow_base_derivative(d, c, b.value), 0.0, 0.0)
+    return r
 
 
 @_jitable
 def _square(a):
-    return _record1(a.value * a.value, a, a.value + a.value)
+    r = _record1(a.value * a.value, a, a.value + a.value)
+    if r.index >= 0 and _wants_second(r.tape):
+        _put_second(r.tape, r.index, 2.0, 0.0, 0.0)
+    return r
 
 
 def _arith(ops, core):
@@ -375,15 +479,30 @@ def _clip(x, lo, hi):
 # 4. The rule table: local partials come from rules.py (value, d1)
 # ===========================================================================
 
+# stand-ins for a missing d2, never called (the branch needs a typed callable)
+_no_unary_d2 = _jitable(lambda x, y, dy: 0.0)
+_no_binary_d2 = _jitable(lambda a, b, z: (0.0, 0.0, 0.0))
+
+
 def _register_unary(rule):
-    value_fn, d1 = rule.value, rule.d1
+    value_fn, d1, d2 = rule.value, rule.d1, rule.d2
+    has_d2 = d2 is not None
+    if not has_d2:
+        d2 = _no_unary_d2
 
     def impl(a):
         av = a.value
         y = value_fn(av)
         if a.index < 0:
             return make_var(y, -1, 0)
-        return make_var(y, _push(a.tape, a.index, -1, d1(av, y), 0.0), a.tape)
+        dy = d1(av, y)
+        k = _push(a.tape, a.index, -1, dy, 0.0)
+        if k >= 0 and _wants_second(a.tape):
+            if has_d2:
+                _put_second(a.tape, k, d2(av, y, dy), 0.0, 0.0)
+            else:
+                _flag_no_second(a.tape)
+        return make_var(y, k, a.tape)
 
     def typer(a):
         if isinstance(a, VarType):
@@ -401,7 +520,10 @@ def _register_unary(rule):
 
 
 def _register_binary(rule):
-    value_fn, da_fn, db_fn = rule.value, rule.d_first, rule.d_second
+    value_fn, da_fn, db_fn, d2_fn = rule.value, rule.d_first, rule.d_second, rule.d2
+    has_d2 = d2_fn is not None
+    if not has_d2:
+        d2_fn = _no_binary_d2
 
     @_jitable
     def impl(a, b):
@@ -409,7 +531,14 @@ def _register_binary(rule):
         z = value_fn(av, bv)
         if a.index < 0 and b.index < 0:
             return make_var(z, -1, 0)
-        return _record2(z, a, da_fn(av, bv, z), b, db_fn(av, bv, z))
+        r = _record2(z, a, da_fn(av, bv, z), b, db_fn(av, bv, z))
+        if r.index >= 0 and _wants_second(r.tape):
+            if has_d2:
+                aa, ab, bb = d2_fn(av, bv, z)
+                _second2(r, a, b, aa, ab, bb)
+            else:
+                _flag_no_second(r.tape)
+        return r
 
     def typer(a, b):
         if _kind(a, b) is not None:

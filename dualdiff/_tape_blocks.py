@@ -34,11 +34,10 @@ from ._numba_compat import (
     TypingError, intrinsic, ir, numba, overload, overload_method, register_jitable, types,
 )
 
-__all__ = ["HEADER_WORDS", "run_block"]
+__all__ = ["run_block"]
 
-#: int64 words of the tape header: count, capacity, overflow flags (1: nodes,
-#: 2: blob), nodes address, blob address, blob capacity, blob used.
-HEADER_WORDS = 8
+# The tape header's words are listed in _nbtape: count, capacity, flags,
+# nodes address, blob address, blob capacity, blob used, ...
 _MATMUL, _SUM = 1.0, 2.0
 _REALS = (types.Integer, types.Float, types.Boolean)
 _jitable = register_jitable(error_model="numpy")

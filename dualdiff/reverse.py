@@ -37,8 +37,11 @@ import threading
 
 import numpy as np
 
-from ._nbtape import NODE_BYTES, VarArrayType, VarType, make_var, var_type, wrap_var_array
-from ._tape_blocks import HEADER_WORDS, run_block  # (also registers the array operations)
+from ._nbtape import (
+    HEADER_WORDS, NODE_BYTES, OWN_ADDRESS_WORD, VarArrayType, VarType, make_var, var_type,
+    wrap_var_array,
+)
+from ._tape_blocks import run_block  # (also registers the array operations)
 from ._numba_compat import numba, overload, types
 
 __all__ = ["set_tape_limit", "get_tape_limit", "tape_size", "NODE_BYTES",
@@ -252,8 +255,8 @@ def _driver_source(layout):
              "    header[3] = links.ctypes.data",
              "    header[4] = blob.ctypes.data",
              "    header[5] = blob_words",
-             f"    header[{HEADER_WORDS - 1}] = header.ctypes.data",
-             f"    tape = header[{HEADER_WORDS - 1}]",
+             f"    header[{OWN_ADDRESS_WORD}] = header.ctypes.data",
+             f"    tape = header[{OWN_ADDRESS_WORD}]",
              "    values = x.copy()",
              "    index = np.arange(n)"]
     if layout is None:

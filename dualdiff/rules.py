@@ -73,6 +73,9 @@ class BinaryRule:
     math_name: Optional[str] = None
     numpy_name: Optional[str] = None
     singular: bool = False
+    #: second partials ``(a, b, z) -> (d2f/da2, d2f/da db, d2f/db2)``, for
+    #: reverse-mode Hessian tapes (forward mode gets them by nesting)
+    d2: Optional[Callable] = None
     generic: Optional[Callable] = None
 
 
@@ -331,12 +334,29 @@ UNARY = [
     UnaryRule("rint",    _rint_value, lambda x, y: 0.0,                         lambda x, y, dy: 0.0,                            (-1e2, 1e2), None, "rint"),
 ]
 
+# Second partials of the binary rules, on floats (reverse-mode Hessian tapes).
+def _atan2_d2(a, b, z):
+    r2 = a * a + b * b
+    s = 1.0 / (r2 * r2)
+    return -2.0 * a * b * s, (a - b) * (a + b) * s, 2.0 * a * b * s
+
+
+def _hypot_d2(a, b, z):
+    s = 1.0 / (z * z * z)
+    return b * b * s, -a * b * s, a * a * s
+
+
+def _logaddexp_d2(a, b, z):
+    pq = math.exp(a - z) * math.exp(b - z)  # p (1 - p) with p + q = 1
+    return pq, -pq, pq
+
+
 # name, value, d/da(a, b, z), d/db(a, b, z), test domain (for both arguments), spellings
 BINARY = [
-    BinaryRule("arctan2",   math.atan2,       lambda a, b, z: b / (a * a + b * b),     lambda a, b, z: -a / (a * a + b * b),   (-10, 10), "atan2", "arctan2", singular=True),
-    BinaryRule("hypot",     math.hypot,       lambda a, b, z: a / z,                   lambda a, b, z: b / z,                  (-10, 10), "hypot", "hypot", singular=True),
-    BinaryRule("copysign",  math.copysign,    lambda a, b, z: _copysign_factor(a, b),  lambda a, b, z: 0.0,                    (-10, 10), "copysign", "copysign"),
-    BinaryRule("logaddexp", _logaddexp_value, lambda a, b, z: exp(a - z),              lambda a, b, z: exp(b - z),             (-30, 30), None, "logaddexp"),
+    BinaryRule("arctan2",   math.atan2,       lambda a, b, z: b / (a * a + b * b),     lambda a, b, z: -a / (a * a + b * b),   (-10, 10), "atan2", "arctan2", singular=True, d2=_atan2_d2),
+    BinaryRule("hypot",     math.hypot,       lambda a, b, z: a / z,                   lambda a, b, z: b / z,                  (-10, 10), "hypot", "hypot", singular=True, d2=_hypot_d2),
+    BinaryRule("copysign",  math.copysign,    lambda a, b, z: _copysign_factor(a, b),  lambda a, b, z: 0.0,                    (-10, 10), "copysign", "copysign", d2=lambda a, b, z: (0.0, 0.0, 0.0)),
+    BinaryRule("logaddexp", _logaddexp_value, lambda a, b, z: exp(a - z),              lambda a, b, z: exp(b - z),             (-30, 30), None, "logaddexp", d2=_logaddexp_d2),
 ]
 
 _UNARY_BY_NAME = {r.name: r for r in UNARY}
@@ -354,6 +374,8 @@ for _rule in UNARY:
 for _rule in BINARY:
     object.__setattr__(_rule, "d_first", _jitable(_rule.d_first))
     object.__setattr__(_rule, "d_second", _jitable(_rule.d_second))
+    if _rule.d2 is not None:
+        object.__setattr__(_rule, "d2", _jitable(_rule.d2))
     object.__setattr__(_rule, "generic", _GENERIC[_rule.name])
 del _rule
 

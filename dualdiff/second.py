@@ -8,7 +8,10 @@ the two.
 
 * :func:`hessian` fills the matrix by blocks of ``N`` inputs, only the blocks
   on or above the diagonal (``k (k + 1) / 2`` sweeps for ``k`` blocks), and
-  mirrors them, so the result is exactly symmetric.
+  mirrors them, so the result is exactly symmetric.  For a function returning
+  one number, ``mode="auto"`` first tries forward over reverse: one recorded
+  tape with second partials, swept for all directions
+  (:mod:`dualdiff._tape_hessian`), far cheaper for more than a few inputs.
 * :func:`hvp` seeds the inner lanes with the identity on a chunk and the one
   outer lane with ``v`` (``n / N`` sweeps); :func:`vhv` seeds both lanes with
   ``v`` (one sweep).
@@ -31,16 +34,18 @@ the first-order operators.
 
 import functools
 import math
+import warnings
 
 import numpy as np
 
+from . import _tape_hessian
 from ._drivers import (
     build_hessian_driver, build_hvp_driver, build_sweep2_driver, second_input_type,
 )
 from .dual import Dual
 from .forward import (
-    _TAGS, _as_scalar, _as_vector, _check_args, _check_callable, _curry, _holds_duals,
-    _is_nested, _scalar_value, _target, choose_chunk, compiled_for,
+    _TAGS, _as_scalar, _as_vector, _check_args, _check_callable, _check_mode, _curry,
+    _holds_duals, _is_nested, _scalar_value, _target, choose_chunk, compiled_for,
 )
 
 __all__ = ["hessian", "value_gradient_and_hessian", "hvp", "vhv", "second_derivative",
@@ -181,11 +186,20 @@ def _mirror_upper(cross):
 # Sweeps shared by the public functions
 # ===========================================================================
 
-def _full_hessian(f, x, args, chunk):
+def _full_hessian(f, x, args, chunk, mode="forward"):
     """(values (m,), gradients (m, n), hessians (m, n, n), shape)."""
     target = _target(f)
     n = len(x)
     driver = None
+    if mode == "auto" and chunk is not None:
+        mode = "forward"  # a chunk size is a forward-mode choice
+    if mode != "forward" and _use_compiled(x, f, args):
+        found = _tape_hessian.value_gradient_and_hessian(target, x, args)
+        if found is not None:
+            value, grad, hess = found
+            return np.array([value]), grad.reshape(1, n), hess.reshape(1, n, n), ()
+        if mode == "reverse":
+            _tape_hessian_missed(f, target, args)
     if _use_compiled(x, f, args):
         size = choose_hessian_chunk(n, chunk)
         driver = _compiled(target, "hessian", size, size, args)
@@ -195,6 +209,18 @@ def _full_hessian(f, x, args, chunk):
         return values, grad, _mirror_upper(cross), shape
     values, grad, hess, shape = driver(x, args)
     return values, grad, hess, tuple(shape)
+
+
+def _tape_hessian_missed(f, target, args):
+    """Warn once per function that mode="reverse" was asked for a Hessian the
+    tape cannot give; hyper-dual numbers answer instead."""
+    if getattr(target, "warned_tape_hessian", False):
+        return
+    target.warned_tape_hessian = True
+    reason = _tape_hessian.unsupported_reason(target, args) or "Numba could not compile it"
+    name = getattr(f, "__name__", "f")
+    warnings.warn(f"dualdiff: no reverse-mode Hessian for {name!r} ({reason}); using "
+                  "forward mode (hyper-dual numbers) instead", RuntimeWarning, stacklevel=4)
 
 
 def _seeded2(f, x, inner, outer, args, scalar):
@@ -218,7 +244,7 @@ def _seeded2(f, x, inner, outer, args, scalar):
 # Public API
 # ===========================================================================
 
-def value_gradient_and_hessian(f, x=None, args=(), chunk=None):
+def value_gradient_and_hessian(f, x=None, args=(), chunk=None, mode="auto"):
     """Value, gradient and Hessian of a function of a vector, from the same sweeps.
 
     Parameters
@@ -233,7 +259,16 @@ def value_gradient_and_hessian(f, x=None, args=(), chunk=None):
     chunk : int, optional
         Inputs per block (default: balanced blocks of at most
         :data:`MAX_AUTO_HESSIAN_CHUNK`).  ``k`` blocks take ``k (k + 1) / 2``
-        sweeps.
+        sweeps.  Forward mode only (giving it selects forward mode).
+    mode : {"auto", "forward", "reverse"}
+        ``"forward"``: hyper-dual numbers (forward over forward), about
+        ``n^2 / 2`` function costs.  ``"reverse"``: forward over reverse,
+        one recorded tape with second partials swept ``n`` times, for ``f``
+        returning one number and made of scalar operations (loops, indexing,
+        math calls, elementwise array operations; not matmul or ``np.sum``
+        of Var arrays); otherwise it warns and uses forward mode.
+        ``"auto"`` (default): reverse where it applies, else forward,
+        without a warning.
 
     Returns
     -------
@@ -252,18 +287,19 @@ def value_gradient_and_hessian(f, x=None, args=(), chunk=None):
            [2., 0.]]))
     """
     if x is None:
-        return _curry(value_gradient_and_hessian, f, args, chunk=chunk)
+        return _curry(value_gradient_and_hessian, f, args, chunk=chunk, mode=mode)
     _check_callable(f)
     _check_args(args)
+    _check_mode(mode)
     x = _as_vector(x)
     n = len(x)
-    values, grad, hess, shape = _full_hessian(f, x, args, chunk)
+    values, grad, hess, shape = _full_hessian(f, x, args, chunk, mode)
     if shape == ():
         return _scalar_value(values, shape), grad[0], hess[0]
     return _scalar_value(values, shape), grad.reshape(shape + (n,)), hess.reshape(shape + (n, n))
 
 
-def hessian(f, x=None, args=(), chunk=None):
+def hessian(f, x=None, args=(), chunk=None, mode="auto"):
     """Hessian of a function of a vector, exactly symmetric.
 
     Parameters
@@ -279,6 +315,9 @@ def hessian(f, x=None, args=(), chunk=None):
         Extra arguments for ``f``.
     chunk : int, optional
         Inputs per block (see :func:`value_gradient_and_hessian`).
+    mode : {"auto", "forward", "reverse"}
+        Forward over forward, or forward over reverse (see
+        :func:`value_gradient_and_hessian`).
 
     Returns
     -------
@@ -304,8 +343,15 @@ def hessian(f, x=None, args=(), chunk=None):
             [0., 2.]]])
     """
     if x is None:
-        return _curry(hessian, f, args, chunk=chunk)
-    return value_gradient_and_hessian(f, x, args=args, chunk=chunk)[2]
+        return _curry(hessian, f, args, chunk=chunk, mode=mode)
+    if not args and chunk is None and mode != "forward" and type(x) is np.ndarray \
+            and x.dtype == np.float64 and x.ndim == 1 and x.flags.c_contiguous \
+            and not _holds_duals(f, args):
+        # per-call fast path: a function whose tape Hessian already worked
+        hess = _tape_hessian.cached_hessian(_target(f), x)
+        if hess is not None:
+            return hess
+    return value_gradient_and_hessian(f, x, args=args, chunk=chunk, mode=mode)[2]
 
 
 def _vector_pair(x, v):
@@ -316,10 +362,14 @@ def _vector_pair(x, v):
     return x, v
 
 
-def hvp(f, x=None, v=None, args=(), chunk=None):
+def hvp(f, x=None, v=None, args=(), chunk=None, mode="auto"):
     """Hessian-vector product ``H v`` without forming ``H``.
 
-    Forward over forward: the outer lane is seeded with ``v``, the inner
+    Forward over reverse (``mode="reverse"``, and ``"auto"`` where it
+    applies: ``f`` returns one number and is made of scalar operations): one
+    recorded tape with second partials, one tangent pass along ``v`` and one
+    backward pass, about the cost of a gradient.  Forward over forward
+    (``mode="forward"``): the outer lane is seeded with ``v``, the inner
     lanes with the identity on a chunk of inputs, so each sweep gives a chunk
     of the gradient of ``grad f . v`` (``n / chunk`` sweeps).
 
@@ -332,7 +382,10 @@ def hvp(f, x=None, v=None, args=(), chunk=None):
         ``(x, v, *args) -> H v``: SciPy's ``hessp(x, p, *args)`` convention.
     args : tuple
     chunk : int, optional
-        Inputs per sweep (default: balanced chunks of at most 8).
+        Inputs per sweep (default: balanced chunks of at most 8); forward
+        mode only (giving it selects forward mode).
+    mode : {"auto", "forward", "reverse"}
+        As for :func:`value_gradient_and_hessian`.
 
     Returns
     -------
@@ -347,14 +400,24 @@ def hvp(f, x=None, v=None, args=(), chunk=None):
     array([4., 2.])
     """
     if x is None:
-        return _curry_hvp(f, args, chunk)
+        return _curry_hvp(f, args, chunk, mode)
     _check_callable(f)
     _check_args(args)
+    _check_mode(mode)
     if v is None:
         raise TypeError("hvp needs a direction v shaped like x")
     x, v = _vector_pair(x, v)
     target = _target(f)
     driver = None
+    if mode == "auto" and chunk is not None:
+        mode = "forward"
+    if mode != "forward" and _use_compiled(x, f, args) and not _is_nested(v):
+        found = _tape_hessian.value_gradient_and_hessian(
+            target, x, args, seeds=np.ascontiguousarray(v, dtype=np.float64).reshape(-1, 1))
+        if found is not None:
+            return found[2][:, 0]
+        if mode == "reverse":
+            _tape_hessian_missed(f, target, args)
     if _use_compiled(x, f, args):
         driver = _compiled(target, "hvp", choose_chunk(len(x), chunk), 1, args)
     if driver is None:
@@ -367,13 +430,13 @@ def hvp(f, x=None, v=None, args=(), chunk=None):
     return hv.reshape(shape + (len(x),))
 
 
-def _curry_hvp(f, args, chunk):
+def _curry_hvp(f, args, chunk, mode):
     _check_callable(f)
     _check_args(args)
 
     @functools.wraps(f)
     def curried(x, v, *call_args):
-        return hvp(f, x, v, args=call_args if call_args else args, chunk=chunk)
+        return hvp(f, x, v, args=call_args if call_args else args, chunk=chunk, mode=mode)
 
     curried.__name__ = curried.__qualname__ = f"hvp_of_{getattr(f, '__name__', 'f')}"
     curried.__doc__ = f"hvp of {getattr(f, '__name__', 'f')}; call as (x, v, *args)."

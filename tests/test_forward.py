@@ -336,8 +336,8 @@ def test_a_function_that_writes_into_x_is_refused_not_answered_wrongly():
     # the doubled x[0]; reverse mode records on a fresh copy and is right
     x = np.linspace(0.5, 1.4, 10)
     for run in (lambda: dd.gradient(doubles_its_input_in_place, x, mode="forward"),
-                lambda: dd.hessian(doubles_its_input_in_place, x),
-                lambda: dd.hvp(doubles_its_input_in_place, x, np.ones(10)),
+                lambda: dd.hessian(doubles_its_input_in_place, x, mode="forward"),
+                lambda: dd.hvp(doubles_its_input_in_place, x, np.ones(10), mode="forward"),
                 lambda: dd.jit.gradient(doubles_its_input_in_place)(x)):
         with pytest.raises(ValueError, match="modified its input x"):
             run()
@@ -345,4 +345,9 @@ def test_a_function_that_writes_into_x_is_refused_not_answered_wrongly():
     expected[0] = 8 * x[0]
     np.testing.assert_allclose(dd.gradient(doubles_its_input_in_place, x, mode="reverse"),
                                expected, rtol=1e-15)
+    # the tape Hessian (the default here) also records on a copy
+    hessian = np.diag(np.r_[8.0, np.full(9, 2.0)])
+    np.testing.assert_array_equal(dd.hessian(doubles_its_input_in_place, x), hessian)
+    np.testing.assert_array_equal(dd.hvp(doubles_its_input_in_place, x, np.ones(10)),
+                                  hessian @ np.ones(10))
     np.testing.assert_array_equal(x, np.linspace(0.5, 1.4, 10))  # never modified

@@ -113,30 +113,39 @@ def mixed_reference():
 # Hessians against closed forms
 # ---------------------------------------------------------------------------
 
+# Both algorithms: hyper-duals (forward over forward) and the second-order
+# tape (forward over reverse, what mode="auto" picks for these functions).
+MODES = ["forward", "reverse"]
+
+
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("n", [2, 10, 50])
-def test_rosenbrock_hessian(n):
+def test_rosenbrock_hessian(n, mode):
     x = RNG.uniform(-2, 2, n)
-    H = dd.hessian(rosenbrock, x)
+    H = dd.hessian(rosenbrock, x, mode=mode)
     assert_close(H, rosenbrock_hessian(x))
     assert np.array_equal(H, H.T)
 
 
-def test_quadratic_hessian_is_the_symmetric_part():
+@pytest.mark.parametrize("mode", MODES)
+def test_quadratic_hessian_is_the_symmetric_part(mode):
     A = RNG.normal(size=(7, 7))
-    H = dd.hessian(quadratic, RNG.normal(size=7), args=(A,))
+    H = dd.hessian(quadratic, RNG.normal(size=7), args=(A,), mode=mode)
     assert_close(H, 0.5 * (A + A.T))
     assert np.array_equal(H, H.T)
 
 
-def test_logsumexp_hessian():
+@pytest.mark.parametrize("mode", MODES)
+def test_logsumexp_hessian(mode):
     x = RNG.normal(size=8)
-    H = dd.hessian(logsumexp_affine, x, args=(A_8,))
+    H = dd.hessian(logsumexp_affine, x, args=(A_8,), mode=mode)
     assert_close(H, logsumexp_hessian(x, A_8))
     assert np.array_equal(H, H.T)
 
 
-def test_mixed_elementary_functions_against_mpmath(mixed_reference):
-    H = dd.hessian(mixed, X_MIXED)
+@pytest.mark.parametrize("mode", MODES)
+def test_mixed_elementary_functions_against_mpmath(mixed_reference, mode):
+    H = dd.hessian(mixed, X_MIXED, mode=mode)
     assert_close(H, mixed_reference)
     assert np.array_equal(H, H.T)
 
@@ -149,9 +158,10 @@ def test_blocks_that_do_not_divide_n_and_explicit_chunks():
     assert np.array_equal(H, H.T)
 
 
-def test_value_gradient_and_hessian_from_the_same_sweeps():
+@pytest.mark.parametrize("mode", MODES)
+def test_value_gradient_and_hessian_from_the_same_sweeps(mode):
     x = RNG.uniform(-2, 2, 10)
-    value, grad, H = dd.value_gradient_and_hessian(rosenbrock, x)
+    value, grad, H = dd.value_gradient_and_hessian(rosenbrock, x, mode=mode)
     assert value == pytest.approx(rosenbrock(x), rel=1e-15)
     assert_close(grad, rosenbrock_gradient(x), rtol=1e-14)
     assert_close(H, rosenbrock_hessian(x))
@@ -171,7 +181,7 @@ def test_lean_scalar_driver_matches_the_general_driver_bit_for_bit():
     x = RNG.uniform(-2, 2, 10)
     H1 = dd.hessian(rosenbrock_as_tuple, x)
     assert H1.shape == (1, 10, 10)
-    np.testing.assert_array_equal(H1[0], dd.hessian(rosenbrock, x))
+    np.testing.assert_array_equal(H1[0], dd.hessian(rosenbrock, x, mode="forward"))
 
 
 def constant(x):
@@ -334,7 +344,8 @@ def test_fallback_hessian_hvp_vhv_match_the_compiled_path(mixed_reference):
     with pytest.warns(dd.FallbackWarning, match="no Numba type"):
         value, grad, H = dd.value_gradient_and_hessian(with_table, X_MIXED, args=(table,))
     assert value == pytest.approx(mixed(X_MIXED), rel=1e-15)
-    np.testing.assert_array_equal(H, dd.hessian(mixed, X_MIXED))  # the same operations
+    # the same operations as the compiled forward-over-forward path
+    np.testing.assert_array_equal(H, dd.hessian(mixed, X_MIXED, mode="forward"))
     assert_close(H, mixed_reference)
     assert_close(grad, dd.gradient(mixed, X_MIXED), rtol=1e-14)
     assert np.array_equal(H, H.T)
@@ -358,11 +369,12 @@ def logsumexp_with_table(x, A, table):
 def test_fallback_hessians_are_identical_to_the_compiled_ones():
     table = {"scale": 1.0}
     x = RNG.uniform(-2, 2, 10)
+    # (forward over forward, compiled: the same operations in the same order)
     np.testing.assert_array_equal(dd.hessian(rosenbrock_with_table, x, args=(table,)),
-                                  dd.hessian(rosenbrock, x))
+                                  dd.hessian(rosenbrock, x, mode="forward"))
     x = RNG.normal(size=8)
     np.testing.assert_array_equal(dd.hessian(logsumexp_with_table, x, args=(A_8, table)),
-                                  dd.hessian(logsumexp_affine, x, args=(A_8,)))
+                                  dd.hessian(logsumexp_affine, x, args=(A_8,), mode="forward"))
 
 
 @pytest.mark.filterwarnings("ignore::dualdiff.FallbackWarning")

@@ -1,0 +1,275 @@
+"""Hessians from the second-order tape (forward over reverse, mode="reverse").
+
+The tape's second partials are written by hand (arithmetic, powers) or come
+from the rule table's ``d2`` (unary rules) and binary rules' ``d2``.  The
+compiled forward-over-forward Hessian (nested dual numbers) never uses those:
+it differentiates the first derivatives by nesting.  So comparing the two
+modes checks every second partial independently.  Functions are module-level
+and take a weight vector, so one compile serves every rule.
+"""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import dualdiff as dd
+from dualdiff import rules
+from functions import rosenbrock
+
+RNG = np.random.default_rng(20261121)
+
+
+def assert_close(got, expected, rtol=1e-12):
+    scale = max(np.max(np.abs(expected)), 1e-300)
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol * scale)
+
+
+# ---------------------------------------------------------------------------
+# Every unary rule with a second derivative, in one function: w selects rules
+# ---------------------------------------------------------------------------
+
+UNARY_WITH_D2 = [r for r in rules.UNARY if r.d2 is not None]
+
+
+def _build_all_unary():
+    lines = ["def all_unary(x, w):",
+             "    u = x[0] * x[1] + 0.5 * x[0] - 0.25 * x[1] * x[1]",
+             "    s = 0.0"]
+    namespace = {}
+    for k, rule in enumerate(UNARY_WITH_D2):
+        lo, hi = rule.domain
+        mid, scale = 0.5 * (lo + hi), 0.05 * (hi - lo)
+        namespace[f"f{k}"] = rule.generic
+        lines.append(f"    s += w[{k}] * f{k}({mid!r} + {scale!r} * u)")
+    lines.append("    return s")
+    exec("\n".join(lines) + "\n", namespace)
+    return namespace["all_unary"]
+
+
+all_unary = _build_all_unary()
+X_UNARY = np.array([0.4, -0.7])
+
+
+@pytest.mark.parametrize("k", range(len(UNARY_WITH_D2)),
+                         ids=[r.name for r in UNARY_WITH_D2])
+def test_every_unary_rule_second_partial(k):
+    w = np.zeros(len(UNARY_WITH_D2))
+    w[k] = 1.0
+    H_tape = dd.hessian(all_unary, X_UNARY, args=(w,), mode="reverse")
+    H_nested = dd.hessian(all_unary, X_UNARY, args=(w,), mode="forward")
+    assert_close(H_tape, H_nested)
+    assert np.array_equal(H_tape, H_tape.T)
+    if UNARY_WITH_D2[k].name not in ("sign", "floor", "ceil", "trunc", "rint"):
+        assert np.abs(H_tape).max() > 1e-8  # the check is not vacuous
+
+
+# ---------------------------------------------------------------------------
+# Binary rules, arithmetic, powers, selections
+# ---------------------------------------------------------------------------
+
+def binary_ops(x, w):
+    u = x[0] + 0.3 * x[1] * x[0] + 1.5
+    v = x[1] - 0.2 * x[0] * x[0] + 0.8
+    terms = (
+        math.atan2(u, v), math.hypot(u, v), math.copysign(u, v), np.logaddexp(u, v),
+        u ** v, u ** 2.5, 2.0 ** u, u ** 3, u / v, 1.0 / v, u * v, u * u, u ** 2,
+        max(u, v) * u, min(u, v) * v, np.sqrt(u) / 3.0, v ** 0.0 * u, u ** 1.0 * v,
+        (-u) ** 3, u - 2.0 * v,
+    )
+    s = 0.0
+    for k in range(len(terms)):
+        s += w[k] * terms[k]
+    return s
+
+
+N_BINARY = 20
+X_BINARY = np.array([0.6, -0.4])
+
+
+@pytest.mark.parametrize("k", range(N_BINARY))
+def test_binary_rules_arithmetic_and_powers(k):
+    w = np.zeros(N_BINARY)
+    w[k] = 1.0
+    H_tape = dd.hessian(binary_ops, X_BINARY, args=(w,), mode="reverse")
+    H_nested = dd.hessian(binary_ops, X_BINARY, args=(w,), mode="forward")
+    assert_close(H_tape, H_nested)
+    assert np.array_equal(H_tape, H_tape.T)
+
+
+def kepler_eccentric_anomaly(p):
+    """E with E - e sin E = M by Newton's method (a data-dependent while loop)."""
+    M, e = p[0], p[1]
+    E = M
+    for _ in range(50):
+        step = (E - e * math.sin(E) - M) / (1.0 - e * math.cos(E))
+        E = E - step
+        if abs(step) < 1e-15:
+            break
+    return E * E + math.sin(E) * e
+
+
+def test_branches_and_while_loops():
+    p = np.array([1.1, 0.3])
+    assert_close(dd.hessian(kepler_eccentric_anomaly, p, mode="reverse"),
+                 dd.hessian(kepler_eccentric_anomaly, p, mode="forward"), rtol=1e-10)
+
+
+# ---------------------------------------------------------------------------
+# Chunks of directions, tape growth, the fast path, inputs kept
+# ---------------------------------------------------------------------------
+
+def quadratic_plus_quartic(x, A):
+    s = 0.0
+    for i in range(len(x)):
+        s += 0.25 * x[i] ** 4
+        for j in range(len(x)):
+            s += 0.5 * A[i, j] * x[i] * x[j]
+    return s
+
+
+def test_dense_hessian_over_several_chunks_of_directions():
+    n = 2 * dd.second._tape_hessian.LANES + 5  # three chunks, every lane dense
+    A = RNG.normal(size=(n, n))
+    x = RNG.normal(size=n)
+    expected = 0.5 * (A + A.T) + np.diag(3.0 * x ** 2)
+    H = dd.hessian(quadratic_plus_quartic, x, args=(A,), mode="reverse")
+    assert_close(H, expected)
+    assert np.array_equal(H, H.T)
+
+
+def repeated_terms(x):
+    # the tape's length depends on x[0]
+    s = 0.0
+    for k in range(int(x[0])):
+        s += math.sin(k * x[1]) * x[2] ** 2
+    return s
+
+
+def repeated_terms_hessian(x):
+    H = np.zeros((3, 3))
+    for k in range(int(x[0])):
+        H[1, 1] += -k * k * math.sin(k * x[1]) * x[2] ** 2
+        H[1, 2] += 2.0 * k * math.cos(k * x[1]) * x[2]
+        H[2, 2] += 2.0 * math.sin(k * x[1])
+    H[2, 1] = H[1, 2]
+    return H
+
+
+def test_a_tape_that_grows_between_calls():
+    for steps in (3.0, 40.0, 3000.0, 5.0):
+        x = np.array([steps, 0.7, -1.3])
+        assert_close(dd.hessian(repeated_terms, x, mode="reverse"), repeated_terms_hessian(x))
+
+
+def test_the_fast_path_gives_the_first_calls_result_and_keeps_x():
+    x = RNG.uniform(-2, 2, 12)
+    kept = x.copy()
+    first = dd.hessian(rosenbrock, x)
+    again = dd.hessian(rosenbrock, x)  # through the per-call fast path
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(x, kept)
+    value, grad, H = dd.value_gradient_and_hessian(rosenbrock, x)
+    np.testing.assert_array_equal(H, first)
+    assert value == rosenbrock(x)
+
+
+def test_auto_mode_takes_the_tape_for_a_scalar_loop_function():
+    x = RNG.uniform(-2, 2, 6)
+    np.testing.assert_array_equal(dd.hessian(rosenbrock, x),
+                                  dd.hessian(rosenbrock, x, mode="reverse"))
+
+
+# ---------------------------------------------------------------------------
+# NaN safety and what the tape does not cover
+# ---------------------------------------------------------------------------
+
+def sqrt_and_square(x):
+    return math.sqrt(x[0]) + x[1] ** 2 * x[2]
+
+
+def test_a_singular_partial_does_not_spread_nan():
+    # sqrt'(0) = inf: the x[1], x[2] block stays exact.  (Nested duals give NaN
+    # there: the inner lanes of sqrt's outer partial are 0/0.)
+    x = np.array([0.0, 1.5, -2.0])
+    H_tape = dd.hessian(sqrt_and_square, x, mode="reverse")
+    np.testing.assert_array_equal(H_tape[1:, 1:], [[-4.0, 3.0], [3.0, 0.0]])
+    assert H_tape[0, 1] == H_tape[0, 2] == 0.0
+
+
+def with_a_sum_block(x):
+    return np.sum(x ** 2) * x[0]
+
+
+def with_tetragamma(x):
+    return rules.tetragamma(x[0]) * x[1]
+
+
+def two_outputs(x):
+    return x[0] ** 2 * x[1], x[1] ** 3
+
+
+@pytest.mark.parametrize("f, reason", [
+    (with_a_sum_block, "block operation"),
+    (with_tetragamma, "no second derivative"),
+    (two_outputs, "one number"),
+])
+def test_where_the_tape_does_not_apply_forward_mode_answers(f, reason):
+    x = np.array([0.7, 1.3, -0.4])
+    expected = dd.hessian(f, x, mode="forward")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(dd.hessian(f, x), expected)  # auto: silently
+    target = dd.forward._target(f)
+    target.warned_tape_hessian = False
+    with pytest.warns(RuntimeWarning, match=reason):
+        np.testing.assert_array_equal(dd.hessian(f, x, mode="reverse"), expected)
+
+
+def test_sum_block_hessian_is_right():
+    x = np.array([0.7, 1.3, -0.4])
+    # f = x0 * |x|^2: H = 2 x0 I + 2 (e0 x^T + x e0^T)
+    expected = 2.0 * x[0] * np.eye(3)
+    expected[0, :] += 2.0 * x
+    expected[:, 0] += 2.0 * x
+    assert_close(dd.hessian(with_a_sum_block, x), expected)
+
+
+def test_mode_is_validated():
+    with pytest.raises(ValueError, match="mode"):
+        dd.hessian(rosenbrock, np.ones(3), mode="sideways")
+
+
+# ---------------------------------------------------------------------------
+# Hessian-vector products from one tangent pass
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n", [3, 40, 1000])
+def test_hvp_from_the_tape_against_the_closed_form(n):
+    from test_second import rosenbrock_hessian
+    x = RNG.uniform(-2, 2, n)
+    v = RNG.normal(size=n)
+    v[1] = 0.0  # a zero seed lane
+    expected = rosenbrock_hessian(x) @ v
+    assert_close(dd.hvp(rosenbrock, x, v, mode="reverse"), expected)
+    assert_close(dd.hvp(rosenbrock, x, v), expected)  # auto
+    if n <= 40:
+        assert_close(dd.hvp(rosenbrock, x, v, mode="forward"), expected)
+
+
+def test_hvp_of_every_binary_operation_against_forward_mode():
+    v = np.array([0.3, -1.7])
+    for k in range(N_BINARY):
+        w = np.zeros(N_BINARY)
+        w[k] = 1.0
+        assert_close(dd.hvp(binary_ops, X_BINARY, v, args=(w,), mode="reverse"),
+                     dd.hvp(binary_ops, X_BINARY, v, args=(w,), mode="forward"))
+
+
+def test_curried_hvp_passes_the_mode_and_scipy_arguments():
+    A = RNG.normal(size=(5, 5))
+    x, v = RNG.normal(size=5), RNG.normal(size=5)
+    hessp = dd.hvp(quadratic_plus_quartic, mode="reverse")
+    expected = (0.5 * (A + A.T) + np.diag(3.0 * x ** 2)) @ v
+    assert_close(hessp(x, v, A), expected)

@@ -28,7 +28,7 @@ from ._numba_compat import (
     overload_method, register_jitable, register_model, signature, types,
 )
 
-__all__ = ["DualArrayType", "wrap_dual_array", "load_at", "store_at"]
+__all__ = ["DualArrayType", "wrap_dual_array", "load_at", "store_at", "flat_store"]
 
 
 class DualArrayType(types.IterableType):
@@ -388,6 +388,37 @@ def store_at(typingctx, arr, value, *index):
         return context.get_dummy_value()
 
     return signature(types.none, arr, value, types.StarArgTuple(index)), codegen
+
+
+@intrinsic
+def flat_store(typingctx, arr):
+    """The float store of the C-contiguous dual array ``arr`` as one 1-D view.
+
+    For generated kernels: ``arr.data.reshape(n)`` gives the same view through
+    a library call that cost about 20 ns per operand, a third of a small
+    kernel.
+    """
+    if not isinstance(arr, DualArrayType) or arr.layout != "C":
+        return None
+    data_type = arr.data_type
+    result = types.Array(types.float64, 1, "C")
+
+    def codegen(context, builder, sig, args):
+        s = cgutils.create_struct_proxy(arr)(context, builder, value=args[0])
+        src = context.make_array(data_type)(context, builder, value=s.data)
+        dst = context.make_array(result)(context, builder)
+        dst.meminfo = src.meminfo
+        dst.parent = src.parent
+        dst.nitems = src.nitems
+        dst.itemsize = src.itemsize
+        dst.data = src.data
+        dst.shape = cgutils.pack_array(builder, [src.nitems])
+        dst.strides = cgutils.pack_array(builder, [src.itemsize])
+        view = dst._getvalue()
+        context.nrt.incref(builder, result, view)
+        return view
+
+    return signature(result, arr), codegen
 
 
 @infer_global(len)

@@ -7,7 +7,8 @@ that broadcasts its operands NumPy-style and calls the scalar dual operation
 on each element.  The scalar operations are straight-line code that LLVM
 inlines, so ``np.tanh(W @ x + b)`` costs about what the same loop written by
 hand costs: no temporaries per partial, no NumPy expression on the float
-store.
+store.  Linear operations and squares take a fast path over the float stores
+when no operand is broadcast (same results, bit for bit).
 
 Operands may be dual arrays, float (or int/bool) arrays, Python/NumPy numbers
 and scalar duals; an overload applies when at least one operand is an array
@@ -23,7 +24,7 @@ import operator
 import numpy as np
 
 from . import rules
-from ._nbarray import DualArrayType, load_at, store_at, wrap_dual_array
+from ._nbarray import DualArrayType, flat_store, load_at, store_at, wrap_dual_array
 from ._nbdual import DualType, _zero_of, convert_to, is_lower, primal_value
 from ._numba_compat import intrinsic, overload, register_jitable, types
 
@@ -172,47 +173,115 @@ def _element(name, kind, ndim, out_ndim, op):
     return f"{name}[{', '.join(items)}]"
 
 
-# Linear operations act on the value and every partial alike, so without
-# broadcasting they run as one loop over the float stores (LLVM vectorises
-# it; measured 1.7 us instead of 2.8 us for x + y, n = 1000, K = 9), with
-# exactly the float operations of the scalar rule: x + y, x - y (same
-# element type), c * x, x * c, x / c (a plain number c).
-_FLAT = {"{0} + {1}": "{0} + {1}", "{0} - {1}": "{0} - {1}", "{0} * {1}": "{0} * {1}",
-         "{0} / {1}": "{0} / {1}"}
+# Fast paths, taken when no operand is broadcast.  They run over the float
+# stores with exactly the float operations of the scalar rules, so their
+# results are bit-identical to the general loop's.
+#
+# Linear operations act on every float of an element alike (value and
+# partials, at any nesting depth).  Adding or subtracting a plain number
+# changes only the innermost primal (column 0 of each row) and copies or
+# negates the other floats.  Entries: (body, kinds) -> (expression for every
+# float, expression for the primal column or None); A and B are the floats of
+# operands 0 and 1 at the same position, a0 and a1 the plain-number operands.
+_LINEAR = {
+    ("{0} + {1}", ("darr", "darr")): ("A + B", None),
+    ("{0} - {1}", ("darr", "darr")): ("A - B", None),
+    ("{0} * {1}", ("num", "darr")): ("a0 * B", None),
+    ("{0} * {1}", ("darr", "num")): ("A * a1", None),
+    ("{0} / {1}", ("darr", "num")): ("A / a1", None),
+    ("{0} + {1}", ("num", "darr")): ("B", "a0 + B"),
+    ("{0} + {1}", ("darr", "num")): ("A", "A + a1"),
+    ("{0} - {1}", ("num", "darr")): ("-B", "a0 - B"),
+    ("{0} - {1}", ("darr", "num")): ("A", "A - a1"),
+    ("-{0}", ("darr",)): ("-A", None),
+}
 
 
-def _flat_lines(body, kinds, ndims, width, mode):
-    if mode not in ("dual", "inplace") or body not in _FLAT or len(kinds) != 2:
+def _operands(expr, index):
+    return expr.replace("A", f"ad[{index}]").replace("B", f"bd[{index}]")
+
+
+def _linear_lines(body, kinds, ndims, layouts, width):
+    """The fast path of a linear operation, or []."""
+    entry = _LINEAR.get((body, tuple(kinds)))
+    if entry is None:
         return []
-    if tuple(kinds) == ("darr", "darr") and body in ("{0} + {1}", "{0} - {1}"):
-        if ndims[0] != ndims[1]:
-            return []
-        cond = "a0.shape == a1.shape"
-        operands = ("ad[IDX]", "bd[IDX]")
-    elif tuple(kinds) == ("num", "darr") and body == "{0} * {1}":
-        cond, operands = "True", ("a0", "bd[IDX]")
-    elif tuple(kinds) == ("darr", "num") and body in ("{0} * {1}", "{0} / {1}"):
-        cond, operands = "True", ("ad[IDX]", "a1")
-    else:
+    every, primal = entry
+    dual_arrays = [k for k, kind in enumerate(kinds) if kind == "darr"]
+    if len(dual_arrays) == 2 and ndims[0] != ndims[1]:
         return []
     nd = max(ndims)
-    idx = ", ".join([f"i{d}" for d in range(nd)] + ["k"])
-    expr = _FLAT[body].format(*operands).replace("IDX", idx)
-    lines = [f"    if {cond}:", "        od = out.data"]
-    if kinds[0] == "darr":
-        lines.append("        ad = a0.data")
-    if kinds[1] == "darr":
-        lines.append("        bd = a1.data")
-    for d in range(nd):
-        lines.append("    " * (d + 2) + f"for i{d} in range(n{d}):")
-    lines.append("    " * (nd + 2) + f"for k in range(od.shape[{nd}]):")
-    lines.append("    " * (nd + 3) + f"od[{idx}] = {expr}")
-    lines.append("        return " + ("a0" if mode == "inplace" else "out"))
+    cond = "a0.shape == a1.shape" if len(dual_arrays) == 2 else "True"
+    lines = [f"    if {cond}:"]
+    if all(layouts[k] == "C" for k in dual_arrays):
+        # one flat loop over the C-contiguous stores, vectorised by LLVM
+        # across elements (measured 0.9 us instead of 2.5 us for x + y,
+        # n = 1000, K = 9; a loop per element of K floats is not)
+        lines.append("        od = flat_store(out)")
+        lines += [f"        {'ab'[k]}d = flat_store(a{k})" for k in dual_arrays]
+        if primal is None:
+            lines += ["        for j in range(od.size):",
+                      f"            od[j] = {_operands(every, 'j')}"]
+        else:
+            lines += [f"        for i in range(od.size // {width}):",
+                      f"            r = i * {width}",
+                      f"            od[r] = {_operands(primal, 'r')}",
+                      f"            for k in range(1, {width}):",
+                      f"                od[r + k] = {_operands(every, 'r + k')}"]
+    else:
+        # strided stores: a loop over the K floats of each element
+        lines.append("        od = out.data")
+        lines += [f"        {'ab'[k]}d = a{k}.data" for k in dual_arrays]
+        for d in range(nd):
+            lines.append("    " * (d + 2) + f"for i{d} in range(n{d}):")
+        row = ", ".join(f"i{d}" for d in range(nd))
+        indent = "    " * (nd + 2)
+        lines += [indent + f"for k in range(od.shape[{nd}]):",
+                  indent + f"    od[{row}, k] = {_operands(every, f'{row}, k')}"]
+        if primal is not None:
+            lines.append(indent + f"od[{row}, 0] = {_operands(primal, f'{row}, 0')}")
     return lines
 
 
-def _kernel_source(body, kinds, ndims, width, mode, like, params, flat_ok=True):
+def _square_lines(body, kinds, layouts, dtype):
+    """The fast path of x ** 2 on a C-contiguous first-order dual array, or []:
+    value v * v, each partial p * (v + v), as the scalar square rule.
+
+    Squares are the most common power (squared residuals); without the
+    broadcast index arithmetic and element loads and stores of the general
+    loop this costs about 20% less (1.4 us instead of 1.7 us for n = 1000,
+    K = 9; 0.18 us instead of 0.24 us for n = 100).
+    """
+    if body != "{0} ** 2" or kinds[0] != "darr" or layouts[0] != "C" \
+            or isinstance(dtype.base, DualType):
+        return []
+    width = dtype.width
+    return ["    if True:",
+            "        od = flat_store(out)",
+            "        ad = flat_store(a0)",
+            f"        for i in range(od.size // {width}):",
+            f"            r = i * {width}",
+            "            v = ad[r]",
+            "            t = v + v",
+            "            od[r] = v * v",
+            f"            for k in range(1, {width}):",
+            "                od[r + k] = ad[r + k] * t"]
+
+
+def _fast_lines(body, kinds, ndims, layouts, dtype, mode):
+    """The lines of a kernel's fast path (ending in its return), or []."""
+    if mode not in ("dual", "inplace"):
+        return []
+    lines = (_linear_lines(body, kinds, ndims, layouts, dtype.width)
+             or _square_lines(body, kinds, layouts, dtype))
+    if lines:
+        lines.append("        return " + ("a0" if mode == "inplace" else "out"))
+    return lines
+
+
+def _kernel_source(body, kinds, ndims, layouts, dtype, mode, like, params, fast_ok=True):
     nd = max(ndims)
+    width = dtype.width if dtype is not None else 1
     names = [f"a{k}" for k in range(len(kinds))]
     lines = [f"def kernel({', '.join(params)}):"]
     lines += [f"    a{k} = {p}" for k, p in enumerate(params)]
@@ -253,8 +322,8 @@ def _kernel_source(body, kinds, ndims, width, mode, like, params, flat_ok=True):
         lines.append(f"    out = np.empty(({shape},))")
     else:
         lines.append("    out = a0")
-    if flat_ok:
-        lines += _flat_lines(body, kinds, ndims, width, mode)
+    if fast_ok:
+        lines += _fast_lines(body, kinds, ndims, layouts, dtype, mode)
     for d in range(nd):
         lines.append("    " * (d + 1) + f"for i{d} in range(n{d}):")
     elems = [_element(names[k], kinds[k], ndims[k], nd, k) for k in range(len(kinds))]
@@ -282,17 +351,17 @@ def elementwise(body, ts, mode="dual", namespace=None, params=None):
     params = tuple(params or ("a", "b", "c")[:len(ts)])
     kinds = [operand_kind(t) for t in ts]
     ndims = [t.ndim if k in ("darr", "farr") else 0 for t, k in zip(ts, kinds)]
+    layouts = [t.layout if k in ("darr", "farr") else None for t, k in zip(ts, kinds)]
     dtype = result_dtype(ts)
     like = None
     if dtype is not None:
         like = next(k for k, t in enumerate(ts)
                     if (t.dtype if isinstance(t, DualArrayType) else t) == dtype)
-    width = dtype.width if dtype is not None else 1
-    # the flat fast path indexes every store with the result's width: only
-    # when all dual arrays hold elements of the result type (not a lower
-    # nesting depth, as inside a Hessian sweep)
-    flat_ok = all(t.dtype == dtype for t in ts if isinstance(t, DualArrayType))
-    key = (body, tuple(kinds), tuple(ndims), width, mode, like, params, flat_ok,
+    # the fast paths index every store with the result's width: only when all
+    # dual arrays hold elements of the result type (not a lower nesting depth,
+    # as inside a Hessian sweep)
+    fast_ok = all(t.dtype == dtype for t in ts if isinstance(t, DualArrayType))
+    key = (body, tuple(kinds), tuple(ndims), tuple(layouts), dtype, mode, like, params, fast_ok,
            tuple(sorted((namespace or {}).items(), key=lambda kv: kv[0])))
     try:
         cached = _kernel_cache.get(key)
@@ -300,9 +369,9 @@ def elementwise(body, ts, mode="dual", namespace=None, params=None):
         key, cached = None, None
     if cached is not None:
         return cached
-    src = _kernel_source(body, kinds, ndims, width, mode, like, params, flat_ok)
+    src = _kernel_source(body, kinds, ndims, layouts, dtype, mode, like, params, fast_ok)
     ns = {"np": np, "wrap_dual_array": wrap_dual_array, "zero_like": zero_like,
-          "load_at": load_at, "store_at": store_at,
+          "load_at": load_at, "store_at": store_at, "flat_store": flat_store,
           "may_overlap": may_overlap, "BROADCAST_MSG": BROADCAST_MSG, "_pv": primal_value,
           "_conv": convert_to}
     ns.update(namespace or {})

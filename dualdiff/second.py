@@ -9,9 +9,10 @@ the two.
 * :func:`hessian` fills the matrix by blocks of ``N`` inputs, only the blocks
   on or above the diagonal (``k (k + 1) / 2`` sweeps for ``k`` blocks), and
   mirrors them, so the result is exactly symmetric.  For a function returning
-  one number, ``mode="auto"`` first tries forward over reverse: one recorded
-  tape with second partials, swept for all directions
-  (:mod:`dualdiff._tape_hessian`), far cheaper for more than a few inputs.
+  one number of at least :data:`AUTO_TAPE_MIN_INPUTS` inputs, ``mode="auto"``
+  first tries forward over reverse: one recorded tape with second partials,
+  swept for all directions (:mod:`dualdiff._tape_hessian`), far cheaper
+  beyond a few dozen inputs.
 * :func:`hvp` seeds the inner lanes with the identity on a chunk and the one
   outer lane with ``v`` (``n / N`` sweeps); :func:`vhv` seeds both lanes with
   ``v`` (one sweep).
@@ -49,7 +50,16 @@ from .forward import (
 )
 
 __all__ = ["hessian", "value_gradient_and_hessian", "hvp", "vhv", "second_derivative",
-           "choose_hessian_chunk", "MAX_AUTO_HESSIAN_CHUNK"]
+           "choose_hessian_chunk", "MAX_AUTO_HESSIAN_CHUNK", "AUTO_TAPE_MIN_INPUTS"]
+
+#: ``mode="auto"`` takes the second-order tape (forward over reverse) for
+#: Hessians and HVPs of at least this many inputs, hyper-duals below.
+#: Measured (issue 4, python -m benchmarks hessian, one run): at n = 10 the
+#: tape is 1.7x faster on Rosenbrock but 1.3x slower on a dense log-sum-exp
+#: (20 x 10), and its first call compiles f for tape numbers plus a driver
+#: (3.1 s against 1.6 s); at n = 50 it is 7x (Rosenbrock) and 2x
+#: (log-sum-exp) faster.
+AUTO_TAPE_MIN_INPUTS = 16
 
 #: Largest block (inputs per lane group) chosen automatically for Hessians.
 #: An element holds (N + 1)^2 floats, so the generated code, and the compile
@@ -191,7 +201,7 @@ def _full_hessian(f, x, args, chunk, mode="forward"):
     target = _target(f)
     n = len(x)
     driver = None
-    if mode == "auto" and chunk is not None:
+    if mode == "auto" and (chunk is not None or n < AUTO_TAPE_MIN_INPUTS):
         mode = "forward"  # a chunk size is a forward-mode choice
     if mode != "forward" and _use_compiled(x, f, args):
         found = _tape_hessian.value_gradient_and_hessian(target, x, args)
@@ -267,8 +277,9 @@ def value_gradient_and_hessian(f, x=None, args=(), chunk=None, mode="auto"):
         returning one number and made of scalar operations (loops, indexing,
         math calls, elementwise array operations; not matmul or ``np.sum``
         of Var arrays); otherwise it warns and uses forward mode.
-        ``"auto"`` (default): reverse where it applies, else forward,
-        without a warning.
+        ``"auto"`` (default): reverse where it applies and ``x`` has at
+        least :data:`AUTO_TAPE_MIN_INPUTS` elements, else forward, without
+        a warning.
 
     Returns
     -------
@@ -344,8 +355,9 @@ def hessian(f, x=None, args=(), chunk=None, mode="auto"):
     """
     if x is None:
         return _curry(hessian, f, args, chunk=chunk, mode=mode)
-    if not args and chunk is None and mode != "forward" and type(x) is np.ndarray \
-            and x.dtype == np.float64 and x.ndim == 1 and x.flags.c_contiguous \
+    if not args and chunk is None and type(x) is np.ndarray and x.dtype == np.float64 \
+            and x.ndim == 1 and x.flags.c_contiguous \
+            and (mode == "reverse" or (mode == "auto" and len(x) >= AUTO_TAPE_MIN_INPUTS)) \
             and not _holds_duals(f, args):
         # per-call fast path: a function whose tape Hessian already worked
         hess = _tape_hessian.cached_hessian(_target(f), x)
@@ -409,7 +421,7 @@ def hvp(f, x=None, v=None, args=(), chunk=None, mode="auto"):
     x, v = _vector_pair(x, v)
     target = _target(f)
     driver = None
-    if mode == "auto" and chunk is not None:
+    if mode == "auto" and (chunk is not None or len(x) < AUTO_TAPE_MIN_INPUTS):
         mode = "forward"
     if mode != "forward" and _use_compiled(x, f, args) and not _is_nested(v):
         found = _tape_hessian.value_gradient_and_hessian(

@@ -345,9 +345,11 @@ def test_a_function_that_writes_into_x_is_refused_not_answered_wrongly():
     expected[0] = 8 * x[0]
     np.testing.assert_allclose(dd.gradient(doubles_its_input_in_place, x, mode="reverse"),
                                expected, rtol=1e-15)
-    # the tape Hessian (the default here) also records on a copy
+    # the tape Hessian also records on a copy
     hessian = np.diag(np.r_[8.0, np.full(9, 2.0)])
-    np.testing.assert_array_equal(dd.hessian(doubles_its_input_in_place, x), hessian)
-    np.testing.assert_array_equal(dd.hvp(doubles_its_input_in_place, x, np.ones(10)),
-                                  hessian @ np.ones(10))
+    np.testing.assert_array_equal(
+        dd.hessian(doubles_its_input_in_place, x, mode="reverse"), hessian)
+    np.testing.assert_array_equal(
+        dd.hvp(doubles_its_input_in_place, x, np.ones(10), mode="reverse"),
+        hessian @ np.ones(10))
     np.testing.assert_array_equal(x, np.linspace(0.5, 1.4, 10))  # never modified

@@ -164,7 +164,7 @@ def test_a_tape_that_grows_between_calls():
 
 
 def test_the_fast_path_gives_the_first_calls_result_and_keeps_x():
-    x = RNG.uniform(-2, 2, 12)
+    x = RNG.uniform(-2, 2, 20)
     kept = x.copy()
     first = dd.hessian(rosenbrock, x)
     again = dd.hessian(rosenbrock, x)  # through the per-call fast path
@@ -175,10 +175,15 @@ def test_the_fast_path_gives_the_first_calls_result_and_keeps_x():
     assert value == rosenbrock(x)
 
 
-def test_auto_mode_takes_the_tape_for_a_scalar_loop_function():
-    x = RNG.uniform(-2, 2, 6)
-    np.testing.assert_array_equal(dd.hessian(rosenbrock, x),
-                                  dd.hessian(rosenbrock, x, mode="reverse"))
+def test_auto_mode_takes_the_tape_from_a_threshold_on():
+    n = dd.second.AUTO_TAPE_MIN_INPUTS
+    for size, mode in ((n, "reverse"), (n - 1, "forward")):
+        x = RNG.uniform(-2, 2, size)
+        v = RNG.normal(size=size)
+        np.testing.assert_array_equal(dd.hessian(rosenbrock, x),
+                                      dd.hessian(rosenbrock, x, mode=mode))
+        np.testing.assert_array_equal(dd.hvp(rosenbrock, x, v),
+                                      dd.hvp(rosenbrock, x, v, mode=mode))
 
 
 # ---------------------------------------------------------------------------

@@ -38,6 +38,8 @@ import warnings
 
 import numpy as np
 
+from dualdiff import second as dd_second
+
 from . import _peers_problems as P
 from . import _peers_tools as T
 from ._report import RESULTS_DIR, environment, fmt_ratio, fmt_us, format_table, log as _log
@@ -386,8 +388,12 @@ def md_table(headers, rows):
 def _why(problem, n, dd):
     """The likely cause, by the kind of problem (a reading aid, not a measurement)."""
     if problem in ("rosenbrock_hess", "logsumexp_hess"):
-        return ("dd.hessian nests forward duals: its cost grows like n^2 function "
-                "evaluations, where jax.hessian is forward-over-reverse.")
+        if n < dd_second.AUTO_TAPE_MIN_INPUTS:
+            return ("Below dd.second.AUTO_TAPE_MIN_INPUTS inputs dd.hessian nests forward "
+                    "duals: its cost grows like n^2 function evaluations.")
+        return ("dd.hessian is forward over reverse, like jax.hessian, but its tape holds "
+                "one node per scalar operation and the tangent lanes are swept node by "
+                "node; XLA fuses the whole computation into array loops.")
     if problem == "mlp_grad" and dd["tool"] == "dualdiff reverse (array code)":
         return ("The matmuls are BLAS block nodes, but tanh and exp run as scalar libm calls "
                 "per element (NumPy's SIMD loops are several times faster) and each "

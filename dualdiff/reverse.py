@@ -41,7 +41,9 @@ from ._nbtape import (
     HEADER_WORDS, NODE_BYTES, OWN_ADDRESS_WORD, VarArrayType, VarType, make_var, var_type,
     wrap_var_array,
 )
-from ._tape_blocks import run_block  # (also registers the array operations)
+# the sweep lives beside the block runner it calls: Numba's cache of a
+# function is only checked against its own file
+from ._tape_blocks import backward as _backward  # (also registers the array operations)
 from ._numba_compat import numba, overload, types
 
 __all__ = ["set_tape_limit", "get_tape_limit", "tape_size", "NODE_BYTES",
@@ -181,60 +183,6 @@ def _outputs_impl(y):
                 _put(vals, ids, r, y[r])
             return vals, ids, np.full(1, m, np.int64)
         return impl
-
-
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _backward(links, blob, count, n, out_ids, seeds):
-    """Rows of ``seeds^T J``: one backward sweep per row of ``seeds`` (k, m).
-
-    A zero adjoint or a zero local partial contributes nothing, so ``0 * inf``
-    at a kink never turns a zero derivative into nan (as in forward mode).
-    The branches are well predicted; a branch-free version with selects was
-    slower (the sweep is bound by the latency of dependent adjoints).  A node
-    whose first parent is -2 ends a block (matmul, sum: see _tape_blocks),
-    which is run as a whole.
-    """
-    partials = links.view(np.float64)
-    k_rows = seeds.shape[0]
-    out = np.empty((k_rows, n))
-    adj = np.empty(count)
-    for r in range(k_rows):
-        adj[:] = 0.0
-        for o in range(out_ids.shape[0]):
-            if out_ids[o] >= 0:
-                adj[out_ids[o]] += seeds[r, o]
-        # ``extra``: what node k + 1 added to adj[k], kept in a register (the
-        # parent is most often the node just before: 25% off a Rosenbrock sweep)
-        extra = 0.0
-        k = count - 1
-        while k >= n:
-            i = links[k, 0]
-            g = adj[k] + extra
-            extra = 0.0
-            if i == -2:
-                adj[k] = g
-                k = run_block(blob, links[k, 1], adj) - 1
-                continue
-            if g != 0.0:
-                a = partials[k, 2]
-                if a != 0.0:
-                    if i == k - 1:
-                        extra += a * g
-                    else:
-                        adj[i] += a * g
-                j = links[k, 1]
-                if j >= 0:
-                    b = partials[k, 3]
-                    if b != 0.0:
-                        if j == k - 1:
-                            extra += b * g
-                        else:
-                            adj[j] += b * g
-            k -= 1
-        if n > 0:
-            adj[n - 1] += extra
-        out[r, :] = adj[:n]
-    return out
 
 
 # ===========================================================================

@@ -201,16 +201,17 @@ def _full_hessian(f, x, args, chunk, mode="forward"):
     target = _target(f)
     n = len(x)
     driver = None
+    compiled = _use_compiled(x, f, args)
     if mode == "auto" and (chunk is not None or n < AUTO_TAPE_MIN_INPUTS):
-        mode = "forward"  # a chunk size is a forward-mode choice
-    if mode != "forward" and _use_compiled(x, f, args):
+        mode = "forward"  # a chunk size is a forward-mode choice; small n: see the constant
+    if mode != "forward" and compiled:
         found = _tape_hessian.value_gradient_and_hessian(target, x, args)
         if found is not None:
             value, grad, hess = found
             return np.array([value]), grad.reshape(1, n), hess.reshape(1, n, n), ()
         if mode == "reverse":
             _tape_hessian_missed(f, target, args)
-    if _use_compiled(x, f, args):
+    if compiled:
         size = choose_hessian_chunk(n, chunk)
         driver = _compiled(target, "hessian", size, size, args)
     if driver is None:

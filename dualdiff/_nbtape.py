@@ -1,10 +1,21 @@
 """The reverse-mode number type ``Var`` and its array ``VarArray`` in Numba.
 
-A ``Var`` is a struct passed by value: its ``value`` (float64), its node
-``index`` on the tape (int64; -1 for a constant, which records nothing) and
-``tape``, the raw address of the tape header (intp).  No reference counting
-happens per operation: an operation computes its value and, if an operand is
-on the tape, appends ONE node through the raw pointer.
+A ``Var`` is a struct passed by value: its ``value`` (float64), ``tape``, the
+raw address of the tape header (intp), and the linear form that stands for
+its derivative: ``c1 * node[i1] + c2 * node[i2]`` (ids int64, -1: no term;
+a constant has no term).  No reference counting happens per operation.
+
+Preaccumulation.  An operation on a gradient tape does not record a node
+while its result depends on at most two recorded nodes: ``sin(x[i])``,
+``3 * x[i] - x[j]`` or ``(x[j] - x[i] ** 2) ** 2`` are carried in registers as
+such two-term forms, their coefficients multiplied by the local partials
+(the chain rule, forward).  When a sum or product would need three or four
+terms, one operand's two-term form is written as ONE node (parents i1, i2,
+partials c1, c2) and the result again has two terms.  A Rosenbrock term
+thus costs one node instead of eight.  Storing a Var into a VarArray and
+returning it materialise it the same way (:func:`node_of`).  A Hessian tape
+(second partials wanted) records every operation as its own node instead,
+as the second partials belong to single operations.
 
 Tape layout (allocated per call by the driver, see :mod:`dualdiff.reverse`)::
 
@@ -16,7 +27,7 @@ Tape layout (allocated per call by the driver, see :mod:`dualdiff.reverse`)::
     second (float64[capacity, 3], only when recording for a Hessian):
                                   d2/di2, d2/di dj, d2/dj2 (zero if linear)
 
-so one recorded operation is 32 bytes (56 with second partials).  Flags: 1
+so one node is 32 bytes (56 with second partials).  Flags: 1
 the nodes overflowed, 2 the blob overflowed, 4 an operation has no second
 partials (a rule without ``d2``; only set when second partials are wanted).  Node ids ``0 .. n-1`` are the inputs
 (never written); the driver starts ``count`` at ``n``.  When the tape is full
@@ -25,10 +36,10 @@ the flag, doubles the capacity and runs the function again.  Block nodes
 (matmul, sum) and the blob are in :mod:`dualdiff._tape_blocks`.
 
 Layers, in order: the type (model, unification with numbers, casts); the
-``_push`` intrinsic; hand-written arithmetic, comparisons and conversions;
-every rule of :mod:`dualdiff.rules` under all its spellings; ``VarArray``
-(indexing lowered directly, no refcount per element; ``len``, ``shape``,
-iteration, ``np.zeros_like``...).
+``_push`` intrinsic and the two-term forms; hand-written arithmetic,
+comparisons and conversions; every rule of :mod:`dualdiff.rules` under all
+its spellings; ``VarArray`` (indexing lowered directly, no refcount per
+element; ``len``, ``shape``, iteration, ``np.zeros_like``...).
 """
 
 import math
@@ -44,10 +55,10 @@ from ._numba_compat import (
     overload_method, register_jitable, register_model, signature, types,
 )
 
-__all__ = ["VarType", "var_type", "VarArrayType", "wrap_var_array", "make_var",
-           "NODE_BYTES", "HEADER_WORDS", "OWN_ADDRESS_WORD", "SECOND_WORD", "NO_SECOND"]
+__all__ = ["VarType", "var_type", "VarArrayType", "wrap_var_array", "make_var", "node_of",
+           "settle", "NODE_BYTES", "HEADER_WORDS", "OWN_ADDRESS_WORD", "SECOND_WORD", "NO_SECOND"]
 
-#: Bytes of tape per recorded operation (two parent ids, two local partials).
+#: Bytes of tape per node (two parent ids, two local partials).
 NODE_BYTES = 32
 #: Words of the tape header, and the positions of the header's own address
 #: and of the second-partials address (see the layout above).
@@ -66,7 +77,8 @@ _REALS = (types.Integer, types.Float, types.Boolean)
 # ===========================================================================
 
 class VarType(types.Type):
-    """Numba type of a reverse-mode variable: value, node index, tape address."""
+    """Numba type of a reverse-mode variable: value, tape address, and its
+    derivative as a two-term linear form over tape nodes."""
 
     def __init__(self):
         super().__init__(name="Var")
@@ -88,26 +100,46 @@ var_type = VarType()
 @register_model(VarType)
 class _VarModel(models.StructModel):
     def __init__(self, dmm, fe_type):
-        members = [("value", types.float64), ("index", types.int64), ("tape", types.intp)]
+        members = [("value", types.float64), ("tape", types.intp),
+                   ("i1", types.int64), ("c1", types.float64),
+                   ("i2", types.int64), ("c2", types.float64)]
         super().__init__(dmm, fe_type, members)
 
 
-make_attribute_wrapper(VarType, "value", "value")
-make_attribute_wrapper(VarType, "index", "index")
-make_attribute_wrapper(VarType, "tape", "tape")
+for _field in ("value", "tape", "i1", "c1", "i2", "c2"):
+    make_attribute_wrapper(VarType, _field, _field)
 
 
 def _build_var(context, builder, value, index, tape):
+    """The Var of node ``index`` (one term, coefficient 1; -1: a constant)."""
     s = cgutils.create_struct_proxy(var_type)(context, builder)
     s.value = value
-    s.index = index
     s.tape = tape
+    s.i1 = index
+    s.c1 = context.get_constant(types.float64, 1.0)
+    s.i2 = context.get_constant(types.int64, -1)
+    s.c2 = context.get_constant(types.float64, 0.0)
     return s._getvalue()
 
 
 @intrinsic
+def _form(typingctx, value, tape, i1, c1, i2, c2):
+    """The Var ``value`` whose derivative is ``c1 node[i1] + c2 node[i2]``."""
+    sig = var_type(types.float64, types.intp, types.int64, types.float64, types.int64,
+                   types.float64)
+
+    def codegen(context, builder, sig, args):
+        s = cgutils.create_struct_proxy(var_type)(context, builder)
+        s.value, s.tape, s.i1, s.c1, s.i2, s.c2 = args
+        return s._getvalue()
+
+    return sig, codegen
+
+
+@intrinsic
 def make_var(typingctx, value, index, tape):
-    """``make_var(value, index, tape)``: a Var (compiled code only)."""
+    """``make_var(value, index, tape)``: the Var of tape node ``index``
+    (-1: a constant), compiled code only."""
     if not all(isinstance(t, _REALS) for t in (value, index, tape)):
         return None
 
@@ -210,12 +242,12 @@ def _flag_no_second(typingctx, tape):
 def _second2(r, a, b, aa, ab, bb):
     """Second partials of node r = op(a, b) as recorded by _record2 (which
     drops a constant operand: the node's first slot is then the other one)."""
-    if a.index < 0:
-        _put_second(r.tape, r.index, bb, 0.0, 0.0)
-    elif b.index < 0:
-        _put_second(r.tape, r.index, aa, 0.0, 0.0)
+    if a.i1 < 0:
+        _put_second(r.tape, r.i1, bb, 0.0, 0.0)
+    elif b.i1 < 0:
+        _put_second(r.tape, r.i1, aa, 0.0, 0.0)
     else:
-        _put_second(r.tape, r.index, aa, ab, bb)
+        _put_second(r.tape, r.i1, aa, ab, bb)
 
 
 @_jitable
@@ -224,21 +256,89 @@ def _const(v):
 
 
 @_jitable
+def _times(c, d):
+    """``c * d``, where a zero factor wins over inf and nan: the backward
+    sweep skips a zero partial, so preaccumulating must too (a kink's
+    ``0 * inf`` stays a zero derivative)."""
+    p = c * d
+    if p != p and (c == 0.0 or d == 0.0):  # nan: 0 * inf, or a nan factor
+        return 0.0
+    return p
+
+
+@_jitable
+def node_of(v):
+    """The tape node of ``v`` (-1 for a constant), writing its two-term form
+    as a node first if it has not got one."""
+    if v.i2 < 0:
+        if v.i1 < 0 or v.c1 == 1.0:
+            return v.i1
+        return _push(v.tape, v.i1, -1, v.c1, 0.0)
+    return _push(v.tape, v.i1, v.i2, v.c1, v.c2)
+
+
+@_jitable
+def settle(v):
+    """``v`` as the Var of one node (block operations and stores need ids)."""
+    k = node_of(v)
+    return make_var(v.value, k, v.tape if k >= 0 else 0)
+
+
+@_jitable
 def _record1(v, a, da):
-    if a.index < 0:
-        return make_var(v, -1, 0)
-    return make_var(v, _push(a.tape, a.index, -1, da, 0.0), a.tape)
+    """The Var ``v = op(a)`` with local partial ``da``."""
+    if a.i1 < 0:
+        return _const(v)
+    if _wants_second(a.tape):  # a Hessian tape: one node per operation
+        return make_var(v, _push(a.tape, node_of(a), -1, da, 0.0), a.tape)
+    return _form(v, a.tape, a.i1, _times(a.c1, da), a.i2, _times(a.c2, da))
 
 
 @_jitable
 def _record2(v, a, da, b, db):
-    if a.index < 0:
-        if b.index < 0:
-            return make_var(v, -1, 0)
-        return make_var(v, _push(b.tape, b.index, -1, db, 0.0), b.tape)
-    if b.index < 0:
-        return make_var(v, _push(a.tape, a.index, -1, da, 0.0), a.tape)
-    return make_var(v, _push(a.tape, a.index, b.index, da, db), a.tape)
+    """The Var ``v = op(a, b)`` with local partials ``da``, ``db``: the two
+    forms scaled and merged; a node is written only when the merged form
+    would have more than two terms (see the module's docstring)."""
+    if a.i1 < 0:
+        return _record1(v, b, db)
+    if b.i1 < 0:
+        return _record1(v, a, da)
+    tape = a.tape
+    if _wants_second(tape):
+        return make_var(v, _push(tape, node_of(a), node_of(b), da, db), tape)
+    i1, c1, i2, c2 = a.i1, _times(a.c1, da), a.i2, _times(a.c2, da)
+    j1, e1, j2, e2 = b.i1, _times(b.c1, db), b.i2, _times(b.c2, db)
+    # fold b's terms on the nodes a already has (i1 >= 0 here)
+    if j1 == i1:
+        c1 += e1
+        j1 = -1
+    elif j1 == i2:
+        c2 += e1
+        j1 = -1
+    if j2 >= 0:
+        if j2 == i1:
+            c1 += e2
+            j2 = -1
+        elif j2 == i2:
+            c2 += e2
+            j2 = -1
+    if j1 < 0:
+        j1, e1, j2, e2 = j2, e2, -1, 0.0
+    if j1 < 0:  # b's nodes were all a's
+        return _form(v, tape, i1, c1, i2, c2)
+    if i2 < 0:
+        if j2 < 0:  # one node each
+            return _form(v, tape, i1, c1, j1, e1)
+        # a has one node, b two new ones: b's form becomes a node
+        k = _push(tape, j1, j2, e1, e2)
+        return _form(v, tape, i1, c1, k, 1.0) if k >= 0 else _const(v)
+    k = _push(tape, i1, i2, c1, c2)  # a's two nodes become one
+    if k < 0:
+        return _const(v)
+    if j2 < 0:
+        return _form(v, tape, k, 1.0, j1, e1)
+    k2 = _push(tape, j1, j2, e1, e2)
+    return _form(v, tape, k, 1.0, k2, 1.0) if k2 >= 0 else _const(v)
 
 
 def as_var(x):
@@ -287,8 +387,8 @@ def _sub(a, b):
 @_jitable
 def _mul(a, b):
     r = _record2(a.value * b.value, a, b.value, b, a.value)
-    if a.index >= 0 and b.index >= 0 and r.index >= 0 and _wants_second(r.tape):
-        _put_second(r.tape, r.index, 0.0, 1.0, 0.0)
+    if a.i1 >= 0 and b.i1 >= 0 and r.i1 >= 0 and _wants_second(r.tape):
+        _put_second(r.tape, r.i1, 0.0, 1.0, 0.0)
     return r
 
 
@@ -296,7 +396,7 @@ def _mul(a, b):
 def _div(a, b):
     q = a.value / b.value
     r = _record2(q, a, 1.0 / b.value, b, -q / b.value)
-    if b.index >= 0 and r.index >= 0 and _wants_second(r.tape):
+    if b.i1 >= 0 and r.i1 >= 0 and _wants_second(r.tape):
         inv = 1.0 / b.value
         _second2(r, a, b, 0.0, -inv * inv, 2.0 * q * inv * inv)
     return r
@@ -315,12 +415,12 @@ def _pow_second_exponent(v, p):
 @_jitable
 def _pow_vv(a, b):
     z = a.value ** b.value
-    if a.index < 0 and b.index < 0:
+    if a.i1 < 0 and b.i1 < 0:
         return make_var(z, -1, 0)
     da = _pow_exponent_derivative(a.value, b.value)
     db = _pow_base_derivative(z, a.value, b.value)
     r = _record2(z, a, da, b, db)
-    if r.index >= 0 and _wants_second(r.tape):
+    if r.i1 >= 0 and _wants_second(r.tape):
         w = a.value ** (b.value - 1.0)  # d/db of b w = w + b dw/db
         _second2(r, a, b, _pow_second_exponent(a.value, b.value),
                  w + b.value * _pow_base_derivative(w, a.value, b.value - 1.0),
@@ -331,31 +431,31 @@ def _pow_vv(a, b):
 @_jitable
 def _pow_vc(a, p):
     z = a.value ** p
-    if a.index < 0:
+    if a.i1 < 0:
         return make_var(z, -1, 0)
     r = _record1(z, a, _pow_exponent_derivative(a.value, p))
-    if r.index >= 0 and _wants_second(r.tape):
-        _put_second(r.tape, r.index, _pow_second_exponent(a.value, p), 0.0, 0.0)
+    if r.i1 >= 0 and _wants_second(r.tape):
+        _put_second(r.tape, r.i1, _pow_second_exponent(a.value, p), 0.0, 0.0)
     return r
 
 
 @_jitable
 def _pow_cv(c, b):
     z = c ** b.value
-    if b.index < 0:
+    if b.i1 < 0:
         return make_var(z, -1, 0)
     d = _pow_base_derivative(z, c, b.value)
     r = _record1(z, b, d)
-    if r.index >= 0 and _wants_second(r.tape):
-        _put_second(r.tape, r.index, _pow_base_derivative(d, c, b.value), 0.0, 0.0)
+    if r.i1 >= 0 and _wants_second(r.tape):
+        _put_second(r.tape, r.i1, _pow_base_derivative(d, c, b.value), 0.0, 0.0)
     return r
 
 
 @_jitable
 def _square(a):
     r = _record1(a.value * a.value, a, a.value + a.value)
-    if r.index >= 0 and _wants_second(r.tape):
-        _put_second(r.tape, r.index, 2.0, 0.0, 0.0)
+    if r.i1 >= 0 and _wants_second(r.tape):
+        _put_second(r.tape, r.i1, 2.0, 0.0, 0.0)
     return r
 
 
@@ -493,16 +593,16 @@ def _register_unary(rule):
     def impl(a):
         av = a.value
         y = value_fn(av)
-        if a.index < 0:
-            return make_var(y, -1, 0)
+        if a.i1 < 0:
+            return _const(y)
         dy = d1(av, y)
-        k = _push(a.tape, a.index, -1, dy, 0.0)
-        if k >= 0 and _wants_second(a.tape):
+        r = _record1(y, a, dy)
+        if r.i1 >= 0 and _wants_second(a.tape):
             if has_d2:
-                _put_second(a.tape, k, d2(av, y, dy), 0.0, 0.0)
+                _put_second(a.tape, r.i1, d2(av, y, dy), 0.0, 0.0)
             else:
                 _flag_no_second(a.tape)
-        return make_var(y, k, a.tape)
+        return r
 
     def typer(a):
         if isinstance(a, VarType):
@@ -529,10 +629,10 @@ def _register_binary(rule):
     def impl(a, b):
         av, bv = a.value, b.value
         z = value_fn(av, bv)
-        if a.index < 0 and b.index < 0:
+        if a.i1 < 0 and b.i1 < 0:
             return make_var(z, -1, 0)
         r = _record2(z, a, da_fn(av, bv, z), b, db_fn(av, bv, z))
-        if r.index >= 0 and _wants_second(r.tape):
+        if r.i1 >= 0 and _wants_second(r.tape):
             if has_d2:
                 aa, ab, bb = d2_fn(av, bv, z)
                 _second2(r, a, b, aa, ab, bb)
@@ -695,8 +795,10 @@ def _element_setitem(context, builder, sig, args):
     value = context.cast(builder, args[2], sig.args[2], var_type)
     vp, ip, _ = _element_pointers(context, builder, sig.args[0], args[0], args[1], sig.args[1])
     v = cgutils.create_struct_proxy(var_type)(context, builder, value=value)
+    node = context.compile_internal(builder, lambda v: node_of(v), types.int64(var_type),
+                                    [value])
     builder.store(v.value, vp)
-    builder.store(v.index, ip)
+    builder.store(node, ip)
     return context.get_dummy_value()
 
 
@@ -740,7 +842,7 @@ def _slice_setitem(arr, idx, value):
             def impl(arr, idx, value):
                 v = as_var(value)
                 arr.values[idx] = v.value
-                arr.index[idx] = v.index
+                arr.index[idx] = node_of(v)
             return impl
 
 

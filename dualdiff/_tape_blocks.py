@@ -31,7 +31,7 @@ import numpy as np
 
 from . import rules
 from ._nbdual import _pow_base_derivative, _pow_exponent_derivative
-from ._nbtape import VarArrayType, VarType, make_var, wrap_var_array
+from ._nbtape import VarArrayType, VarType, make_var, settle, wrap_var_array
 from ._numba_compat import (
     TypingError, intrinsic, ir, numba, overload, overload_method, register_jitable, types,
 )
@@ -193,8 +193,8 @@ def _idx_impl(x, i, j):
         if x.ndim == 1:
             return lambda x, i, j: x.index[j]
         return lambda x, i, j: x.index[i, j]
-    if isinstance(x, VarType):
-        return lambda x, i, j: x.index
+    if isinstance(x, VarType):  # settled: one node (see _settled)
+        return lambda x, i, j: x.i1
     return lambda x, i, j: -1
 
 
@@ -227,6 +227,19 @@ def _write_ids(blob, o, x, r, c):
     for i in range(r):
         for j in range(c):
             blob[o + i * c + j] = _idx(x, i, j)
+
+
+def _settled(x):
+    """A scalar Var as the Var of one node (its two-term form written out), so
+    that blocks can record its id; anything else as it is."""
+    raise NotImplementedError
+
+
+@overload(_settled, inline="always")
+def _settled_impl(x):
+    if isinstance(x, VarType):
+        return lambda x: settle(x)
+    return lambda x: x
 
 
 def _is_operand(t):
@@ -341,6 +354,8 @@ def _binary_block(kernel, const_a, const_b, a_from_b, b_from_a):
         one_d = _out_ndim(a, b) == 1
 
         def impl(a, b):
+            a = _settled(a)
+            b = _settled(b)
             ra, ca = _shape2(a)
             rb, cb = _shape2(b)
             r, c = _broadcast(ra, ca, rb, cb)

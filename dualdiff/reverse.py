@@ -1,11 +1,13 @@
 """Reverse mode: record a tape while ``f`` runs on ``Var`` numbers, sweep it backwards.
 
 For many inputs and few outputs.  The user's function is compiled unchanged
-for :class:`~dualdiff._nbtape.VarArray` inputs; every operation on a ``Var``
-appends one 32-byte node (two parent ids and their local partials, taken from
-the rule table :mod:`dualdiff.rules`) to a tape the driver preallocated.  A
-compiled loop then runs over the nodes from last to first, accumulating
-adjoints.  ``vjp`` seeds the outputs with ``u``; the reverse Jacobian is one
+for :class:`~dualdiff._nbtape.VarArray` inputs.  Operations on ``Var``
+numbers carry their derivative as a linear form of at most two tape nodes
+(local partials from the rule table :mod:`dualdiff.rules`) and append a
+32-byte node (two parent ids, two partials) to a tape the driver
+preallocated only when a form would need more terms, or is stored or
+returned: a Rosenbrock term costs one node.  A compiled loop then runs over
+the nodes from last to first, accumulating adjoints.  ``vjp`` seeds the outputs with ``u``; the reverse Jacobian is one
 recorded tape swept once per output.
 
 The tape's size is remembered per function, so steady-state calls record
@@ -38,8 +40,8 @@ import threading
 import numpy as np
 
 from ._nbtape import (
-    HEADER_WORDS, NODE_BYTES, OWN_ADDRESS_WORD, VarArrayType, VarType, make_var, var_type,
-    wrap_var_array,
+    HEADER_WORDS, NODE_BYTES, OWN_ADDRESS_WORD, VarArrayType, VarType, make_var, node_of,
+    var_type, wrap_var_array,
 )
 # the sweep lives beside the block runner it calls: Numba's cache of a
 # function is only checked against its own file
@@ -69,8 +71,8 @@ _REALS = (types.Integer, types.Float, types.Boolean)
 def set_tape_limit(nbytes):
     """Set the largest tape (in bytes) a reverse-mode call may record.
 
-    One recorded operation takes ``NODE_BYTES`` (32) bytes, plus 8 bytes of
-    adjoint during the backward sweep.  A call whose tape would grow past
+    One node takes ``NODE_BYTES`` (32) bytes, plus 8 bytes of adjoint during
+    the backward sweep (:func:`tape_size` counts a function's nodes).  A call whose tape would grow past
     the limit raises ``MemoryError``.  Returns the previous limit.
 
     Examples
@@ -110,7 +112,7 @@ def _put_impl(vals, ids, r, v):
     if isinstance(v, VarType):
         def impl(vals, ids, r, v):
             vals[r] = v.value
-            ids[r] = v.index
+            ids[r] = node_of(v)
         return impl
     if isinstance(v, _REALS):
         def impl(vals, ids, r, v):
@@ -309,7 +311,7 @@ def _limit_error(f, nbytes, operations):
     name = getattr(f, "__name__", "f")
     return MemoryError(
         f"dualdiff reverse mode: the tape of {name!r} grew past {nbytes:,} bytes "
-        f"({operations:,} recorded operations at {NODE_BYTES} bytes each, plus block "
+        f"({operations:,} nodes at {NODE_BYTES} bytes each, plus block "
         f"records) and hit the tape limit of {get_tape_limit():,} bytes; raise it with "
         "dualdiff.reverse.set_tape_limit(nbytes) or use mode='forward'")
 
@@ -354,7 +356,11 @@ def record(target, driver, x, args, key):
 
 
 def tape_size(f, x, args=()):
-    """Operations recorded (and bytes of tape) for one reverse-mode call of f.
+    """Nodes recorded (and bytes of tape) for one reverse-mode call of f.
+
+    Operations whose result depends on at most two nodes record nothing (see
+    :mod:`dualdiff._nbtape`): here ``x0 * x1 + x1`` is one node, written
+    when f returns it.
 
     Examples
     --------
@@ -362,7 +368,7 @@ def tape_size(f, x, args=()):
     >>> def f(x):
     ...     return x[0] * x[1] + x[1]
     >>> rv.tape_size(f, np.array([1.0, 2.0]))
-    (2, 64)
+    (1, 32)
     """
     tape = _tape_for(f, x, args)
     if tape is None:

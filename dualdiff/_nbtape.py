@@ -291,7 +291,10 @@ def _record1(v, a, da):
         return _const(v)
     if _wants_second(a.tape):  # a Hessian tape: one node per operation
         return make_var(v, _push(a.tape, node_of(a), -1, da, 0.0), a.tape)
-    return _form(v, a.tape, a.i1, _times(a.c1, da), a.i2, _times(a.c2, da))
+    c1, c2 = a.c1 * da, a.c2 * da
+    if (c1 != c1) | (c2 != c2):  # nan: redo with zeros winning (rare)
+        c1, c2 = _times(a.c1, da), _times(a.c2, da)
+    return _form(v, a.tape, a.i1, c1, a.i2, c2)
 
 
 @_jitable
@@ -306,8 +309,11 @@ def _record2(v, a, da, b, db):
     tape = a.tape
     if _wants_second(tape):
         return make_var(v, _push(tape, node_of(a), node_of(b), da, db), tape)
-    i1, c1, i2, c2 = a.i1, _times(a.c1, da), a.i2, _times(a.c2, da)
-    j1, e1, j2, e2 = b.i1, _times(b.c1, db), b.i2, _times(b.c2, db)
+    c1, c2, e1, e2 = a.c1 * da, a.c2 * da, b.c1 * db, b.c2 * db
+    if (c1 != c1) | (c2 != c2) | (e1 != e1) | (e2 != e2):  # rare: see _times
+        c1, c2 = _times(a.c1, da), _times(a.c2, da)
+        e1, e2 = _times(b.c1, db), _times(b.c2, db)
+    i1, i2, j1, j2 = a.i1, a.i2, b.i1, b.i2
     # fold b's terms on the nodes a already has (i1 >= 0 here)
     if j1 == i1:
         c1 += e1

@@ -924,7 +924,9 @@ def backward(links, blob, count, n, out_ids, seeds):
                 a = partials[k, 2]
                 if a != 0.0:
                     if i == k - 1:
-                        extra += a * g
+                        # ``=``, not ``+= (0.0)``: IEEE keeps the add of 0.0
+                        # (for -0.0), which would lengthen the dependent chain
+                        extra = a * g
                     else:
                         adj[i] += a * g
                 j = links[k, 1]

@@ -469,8 +469,10 @@ def _reverse_missed(f, mode):
                       FallbackWarning, stacklevel=4)
 
 
-def _value_and_jacobian_any(f, x, args, mode, chunk):
-    """(values (m,), jacobian (m, n), shape, layout) in the chosen mode."""
+def _value_and_jacobian_any(f, x, args, mode, chunk, gradient=False):
+    """(values (m,), jacobian (m, n), shape, layout) in the chosen mode
+    (``gradient``: the caller wants a scalar f's gradient; reverse mode then
+    records and sweeps in one call)."""
     layout = None
     if _is_structured(x):
         x, layout = _flatten_params(x)
@@ -480,7 +482,9 @@ def _value_and_jacobian_any(f, x, args, mode, chunk):
         mode = "forward"  # a chunk size is a forward-mode choice
     if mode != "forward" and (layout is not None or _use_reverse(mode, len(x))) \
             and not _is_nested(x) and not _holds_duals(f, args):
-        result = _reverse.checked_value_and_jacobian(f, x, args, layout)
+        checked = _reverse.checked_value_and_gradient if gradient else \
+            _reverse.checked_value_and_jacobian
+        result = checked(f, x, args, layout)
         if result is not None:
             values, jac, shape = result
             return values, jac, shape, layout
@@ -603,7 +607,8 @@ def value_and_gradient(f, x=None, args=(), mode="auto", chunk=None):
     _check_callable(f)
     _check_args(args)
     _check_mode(mode)
-    values, jac, shape, layout = _value_and_jacobian_any(f, x, args, mode, chunk)
+    values, jac, shape, layout = _value_and_jacobian_any(f, x, args, mode, chunk,
+                                                         gradient=True)
     if shape != ():
         raise ValueError(f"gradient needs f to return a scalar; it returned shape {shape} "
                          "(use jacobian for vector-valued functions)")

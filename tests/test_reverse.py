@@ -480,3 +480,51 @@ def test_dd_arrays_zeros_works_in_reverse_mode():
         warnings.simplefilter("error", dd.FallbackWarning)
         g = dd.gradient(fills_a_zeros_array, x, mode="reverse")
     np.testing.assert_array_equal(g, 2 * x * np.arange(1, 4))
+
+
+# ---------------------------------------------------------------------------
+# Preaccumulation: two-term forms in registers, nodes only past two terms
+# ---------------------------------------------------------------------------
+
+def four_products(x):
+    return x[0] * x[1] + x[2] * x[3]
+
+
+def zero_times_infinite_partial(x):
+    # sqrt'(0) is inf: scaled by 0.0 (and by an input at 0) it must stay a zero
+    return 0.0 * math.sqrt(x[0]) + x[1] * math.sqrt(x[0]) + x[1] ** 2
+
+
+def shared_terms(x):
+    # forms that share nodes fold: every term here is x0 or x1
+    s = 0.0
+    for k in range(5):
+        s = s * x[0] + (k + 1) * x[1] - x[0] * x[1]
+    return s
+
+
+def test_four_new_nodes_write_two_and_the_result_one():
+    x = np.array([1.5, -2.0, 0.5, 3.0])
+    np.testing.assert_array_equal(reverse_gradient(four_products, x),
+                                  [x[1], x[0], x[3], x[2]])
+    # each product is a two-term form; their sum would have four terms, so
+    # both are written as nodes, and the returned form is a third
+    assert rv.tape_size(four_products, x) == (3, 3 * rv.NODE_BYTES)
+
+
+def test_zero_factor_wins_over_an_infinite_partial():
+    x = np.array([0.0, 0.0])
+    # f is 0 along x0 at x1 = 0, and the sweep skips a zero partial, so a
+    # zero coefficient times sqrt'(0) = inf must give 0 in a preaccumulated
+    # form too (forward mode's product rule gives nan here)
+    np.testing.assert_array_equal(reverse_gradient(zero_times_infinite_partial, x),
+                                  [0.0, 0.0])
+    # and a nan that does not come from a zero factor stays nan
+    assert np.isnan(reverse_gradient(zero_times_infinite_partial, np.array([-1.0, 1.0]))[0])
+
+
+def test_folded_forms_equal_forward_and_need_one_node():
+    x = np.array([0.7, -1.3])
+    np.testing.assert_allclose(reverse_gradient(shared_terms, x),
+                               forward_gradient(shared_terms, x), **TIGHT)
+    assert rv.tape_size(shared_terms, x)[0] == 1  # only the returned form

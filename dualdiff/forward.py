@@ -26,6 +26,7 @@ from ._drivers import build_driver, describe_output, input_type
 from ._fallback import jit_helpers, pythonize
 from .arrays import explain_compile_failure
 from ._numba_compat import NumbaError, numba
+from ._typeof import typeof_args
 from .dual import Dual, DualObjectArray
 from . import reverse as _reverse  # reverse mode (it imports this module lazily only)
 
@@ -215,7 +216,7 @@ def compiled_for(target, key, in_type, proto, build, args):
     if target.fallback_reason is not None:
         return None
     try:
-        argtypes = tuple(numba.typeof(a) for a in args)
+        argtypes = typeof_args(args)
     except (ValueError, TypeError, NumbaError) as exc:
         target.use_fallback(f"an argument in args has no Numba type: {_first_line(exc)}")
         return None
@@ -368,10 +369,21 @@ def _is_structured(x):
     return isinstance(x, tuple) and any(isinstance(p, (np.ndarray, list)) for p in x)
 
 
+_FLOAT64 = np.dtype(np.float64)
+
+
 def _flatten_params(x):
     """(flat float64 vector, layout: tuple of shapes) of structured parameters."""
     if len(x) == 0:
         raise ValueError("x must hold at least one parameter")
+    parts, layout = [], []
+    for p in x:  # the common case, checked cheaply: non-empty float64 arrays
+        if type(p) is not np.ndarray or p.dtype != _FLOAT64 or not p.size or not p.ndim:
+            break
+        parts.append(p.ravel())
+        layout.append(p.shape)
+    else:
+        return np.concatenate(parts), tuple(layout)
     parts, layout = [], []
     for k, p in enumerate(x):
         if isinstance(p, Dual):
@@ -385,6 +397,13 @@ def _flatten_params(x):
 
 
 def _unflatten(flat, layout):
+    if flat.ndim == 1 and () not in layout:  # a gradient: views of the flat vector
+        out, offset = [], 0
+        for shape in layout:
+            size = math.prod(shape)
+            out.append(flat[offset:offset + size].reshape(shape))
+            offset += size
+        return tuple(out)
     out, offset = [], 0
     for shape in layout:
         size = math.prod(shape)  # of ints: np.prod costs ~2 us a call

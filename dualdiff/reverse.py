@@ -47,6 +47,7 @@ from ._nbtape import (
 # function is only checked against its own file
 from ._tape_blocks import backward as _backward  # (also registers the array operations)
 from ._numba_compat import numba, overload, types
+from ._typeof import typeof_args
 
 __all__ = ["set_tape_limit", "get_tape_limit", "tape_size", "NODE_BYTES",
            "AUTO_REVERSE_MIN_INPUTS"]
@@ -299,7 +300,7 @@ def compiled_driver(target, layout, args, gradient=False):
     if state.fallback_reason is not None or target.fallback_reason is not None:
         return None
     try:
-        argtypes = tuple(numba.typeof(a) for a in args)
+        argtypes = typeof_args(args)
     except Exception as exc:  # no Numba type: forward mode decides what to do
         state.fallback_reason = f"an argument has no Numba type: {_first_line(exc)}"
         return None

@@ -528,3 +528,98 @@ def test_folded_forms_equal_forward_and_need_one_node():
     np.testing.assert_allclose(reverse_gradient(shared_terms, x),
                                forward_gradient(shared_terms, x), **TIGHT)
     assert rv.tape_size(shared_terms, x)[0] == 1  # only the returned form
+
+
+# ---------------------------------------------------------------------------
+# Per-call Python: the cached Numba types of args, structured parameters
+# ---------------------------------------------------------------------------
+
+def test_typeof_args_cache_matches_numba_typeof():
+    from dualdiff._numba_compat import numba
+    from dualdiff._typeof import typeof_args
+    base = np.arange(24.0).reshape(4, 6)
+    readonly = base.copy()
+    readonly.flags.writeable = False
+    arrays = [base, base[:, ::2], np.asfortranarray(base), readonly, readonly[::2],
+              np.arange(5.0), np.arange(10.0)[::3], np.array(2.0), np.zeros((0, 3)),
+              base.astype(np.float32), np.arange(6, dtype=np.int32).reshape(2, 3),
+              np.ones(3, bool), np.ones(3, complex)]
+    for _ in range(2):  # the second round reads the cache
+        for a in arrays:   # one at a time, in an order that alternates the layouts
+            assert typeof_args((a,)) == (numba.typeof(a),), (a.dtype, a.shape, a.strides)
+    others = (1.5, 3, True, (1.0, 2), "s", np.float32(1.0))
+    assert typeof_args(others) == tuple(numba.typeof(a) for a in others)
+    kinds = {typeof_args((a,))[0] for a in arrays[:5]}
+    assert len(kinds) == 5   # C, A, F, read-only C, read-only A: all different
+
+
+def weighted_squares(x, A):
+    s = 0.0
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            s += A[i, j] * x[j] ** 2
+    return s
+
+
+def test_a_driver_per_layout_and_writeability_of_args():
+    # one compiled driver per Numba type of A: a driver compiled for a
+    # C-contiguous A must never be handed a strided or a read-only one
+    x = RNG.uniform(-1, 1, 3)
+    wide = RNG.uniform(-1, 1, (4, 6))
+    readonly = wide[:, :3].copy()
+    readonly.flags.writeable = False
+    for A in (wide[:, :3].copy(), wide[:, ::2], readonly, np.asfortranarray(wide[:, 3:]),
+              wide[:, :3].copy()):
+        np.testing.assert_allclose(reverse_gradient(weighted_squares, x, (A,)),
+                                   2.0 * x * A.sum(axis=0), rtol=1e-14, atol=0)
+    argtypes = {key[1][0] for key in rv._state(_target(weighted_squares)).drivers}
+    assert {(t.layout, t.mutable) for t in argtypes} == {
+        ("C", True), ("A", True), ("C", False), ("F", True)}
+    assert not readonly.flags.writeable   # and the inputs are untouched
+
+
+def test_flatten_params_fast_and_general_paths():
+    from dualdiff.forward import _flatten_params, _unflatten
+    W = np.arange(6.0).reshape(2, 3)
+    params = (W, np.asfortranarray(W), W[:, ::2], np.arange(3.0))    # the fast path
+    flat, layout = _flatten_params(params)
+    assert layout == ((2, 3), (2, 3), (2, 2), (3,))
+    np.testing.assert_array_equal(flat, np.concatenate([np.ravel(p) for p in params]))
+    flat[:] = -1.0                                    # a copy, never a view of x
+    assert W[0, 0] == 0.0 and params[3][0] == 0.0
+    back = _unflatten(np.arange(19.0), layout)
+    assert [b.shape for b in back] == [(2, 3), (2, 3), (2, 2), (3,)]
+    np.testing.assert_array_equal(back[2], [[12.0, 13.0], [14.0, 15.0]])
+    mixed = (W, 2.5, np.array(1.5), [1, 2], np.arange(2, dtype=np.int32))
+    flat, layout = _flatten_params(mixed)             # the general path
+    assert flat.dtype == np.float64 and layout == ((2, 3), (), (), (2,), (2,))
+    np.testing.assert_array_equal(flat, [0, 1, 2, 3, 4, 5, 2.5, 1.5, 1, 2, 0, 1])
+    back = _unflatten(flat, layout)
+    assert back[1] == 2.5 and isinstance(back[1], float) and back[3].shape == (2,)
+    with pytest.raises(TypeError):
+        _flatten_params((W, np.array(["a"])))
+    with pytest.raises(ValueError, match="at least one element"):
+        _flatten_params((W, np.zeros(0)))             # float64, but empty
+
+
+def test_threads_compute_independent_structured_gradients():
+    problems = [_mlp_problem(seed=s) for s in (5, 6)]
+    wants = [mlp_backprop(*p) for p in problems]
+    reverse_gradient(mlp_loss_vectorised, problems[0][0], problems[0][1:])
+    errors = []
+
+    def work(params, X, t, want):
+        try:
+            for _ in range(300):
+                got = dd.gradient(mlp_loss_vectorised, params, args=(X, t), mode="reverse")
+                for g, w in zip(got, want):
+                    np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=p + (w,)) for p, w in zip(problems, wants)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors[0]

@@ -12,7 +12,8 @@ import pytest
 
 import dualdiff as dd
 import dualdiff.reverse as rv
-from dualdiff._tape_blocks import _k_tanh  # the vectorised tanh kernel
+from dualdiff._tape_blocks import _id_layout, _k_tanh  # the vectorised tanh kernel
+from dualdiff._nbtape import wrap_var_array
 from dualdiff._numba_compat import numba
 
 RNG = np.random.default_rng(7)
@@ -141,6 +142,33 @@ def test_non_contiguous_views():
 # ---------------------------------------------------------------------------
 # Ids of every origin in one array; in-place operators; zero partials
 # ---------------------------------------------------------------------------
+
+@numba.njit
+def _layout_of(index):
+    return _id_layout(wrap_var_array(np.zeros(index.shape), index, 0),
+                      index.shape[0], index.shape[1])
+
+
+def test_id_layout_classifies_contiguous_scattered_and_constant_ids():
+    ids = np.arange(10, 22).reshape(3, 4)
+    assert _layout_of(ids) == 10                     # contiguous: its first id
+    assert _layout_of(ids[1:]) == 14                 # rows of a block: contiguous
+    assert _layout_of(ids[:, :2]) == -3              # columns: scattered
+    assert _layout_of(ids[::-1]) == -3
+    for pos in [(0, 1), (1, 3), (2, 3)]:             # one id off, anywhere
+        for delta in (1, -1, 12, -11):
+            bad = ids.copy()
+            bad[pos] += delta
+            assert _layout_of(bad) == -3, (pos, delta)
+    swapped = ids.copy()
+    swapped[2, 2], swapped[2, 3] = swapped[2, 3], swapped[2, 2]
+    assert _layout_of(swapped) == -3
+    consts = np.full((2, 3), -1)
+    assert _layout_of(consts) == -1                  # constants: no ids
+    consts[1, 2] = 5
+    assert _layout_of(consts) == -3                  # a first constant, then an id
+    assert _layout_of(np.zeros((0, 3), np.int64)) == -1
+
 
 def mixed_ids(x):
     v = np.zeros_like(x)          # constants (id -1) ...

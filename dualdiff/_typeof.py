@@ -1,0 +1,42 @@
+"""Numba types of the extra arguments ``args``, cached for plain NumPy arrays.
+
+``numba.typeof`` of an array costs a few microseconds of Python (a dispatch,
+a dtype conversion, a type interning); the drivers look the types of ``args``
+up on every call to pick the compiled driver.  For an exact ``np.ndarray``
+of a numeric or boolean dtype, the type depends only on what the key below
+holds -- the dtype, the number of dimensions, C- and F-contiguity (Numba's
+layout 'C', 'F' or 'A') and whether the array is writeable (Numba's
+``readonly``) -- so it is computed once per key.  Anything else (subclasses,
+other dtypes, numbers, tuples, ...) goes to ``numba.typeof`` unchanged, so
+errors are raised exactly as before.
+"""
+
+import numpy as np
+
+from ._numba_compat import numba
+
+__all__ = ["typeof_args"]
+
+_CACHE = {}
+_CACHE_LIMIT = 4096      # keys are few in practice; this only bounds a pathological case
+_CACHED_KINDS = frozenset("biufc")
+_typeof = numba.typeof
+
+
+def _typeof_array(a):
+    dtype = a.dtype
+    if dtype.kind not in _CACHED_KINDS:
+        return _typeof(a)
+    flags = a.flags
+    key = (dtype, a.ndim, flags.c_contiguous, flags.f_contiguous, flags.writeable)
+    t = _CACHE.get(key)
+    if t is None:
+        t = _typeof(a)
+        if len(_CACHE) < _CACHE_LIMIT:
+            _CACHE[key] = t
+    return t
+
+
+def typeof_args(args):
+    """``tuple(numba.typeof(a) for a in args)``, cached for plain numeric arrays."""
+    return tuple(_typeof_array(a) if type(a) is np.ndarray else _typeof(a) for a in args)

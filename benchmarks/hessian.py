@@ -183,7 +183,7 @@ FIRST_CALLS = [
     ("dd.hessian(rosenbrock, x), n=10", _ROSEN_SRC, "dd.hessian(rosenbrock, x)"),
     ("dd.hessian(logsumexp, x, args=(A,)), n=10", _LSE_SRC,
      "dd.hessian(logsumexp, x, args=(A,))"),
-    # the tape Hessian (the default from n = 16 on), reported without a target
+    # the tape Hessian (the default from n = 13 on), reported without a target
     ("dd.hessian(rosenbrock, x, mode='reverse'), n=10", _ROSEN_SRC,
      "dd.hessian(rosenbrock, x, mode='reverse')"),
 ]

@@ -412,14 +412,18 @@ def driver(x, inner, outer, args):
 # Fewer and smaller compile units (issue 4, Rosenbrock n = 10: the general
 # driver and its helpers took 1.7 s of a 3.5 s first call at N = 4, wall
 # time from Numba's compile events; this one compiles in 0.3 s of CPU at N = 3).
-# ``data`` arrives zeroed with x in column 0; ``grad`` (n,) and ``hess``
-# (n, n) are filled and f's value returned.
+# ``data`` (n, K) is any buffer: the driver writes x into column 0 and zeros
+# the rest (so a caller may reuse it; x itself is never written);
+# ``grad`` (n,) and ``hess`` (n, n) are filled and f's value returned.
 _HESSIAN_SCALAR = """
-def driver(data, flat, grad, hess, args):
+def driver(x, data, flat, grad, hess, args):
     n = data.shape[0]
+    for i in range(n):
+        data[i, 0] = x[i]
+        for c in range(1, {K}):
+            data[i, c] = 0.0
     proto = {proto}
     out = wrap_dual_array(flat, proto)
-    x = data[:, 0].copy()
     blocks = (n + {N1} - 1) // {N1}
     for I in range(blocks):
         for J in range(I, blocks):
@@ -550,13 +554,14 @@ def build_hessian_driver(dispatcher, n_lanes, args):
 
     def driver(x, args):
         n = x.shape[0]
-        data = np.zeros((n, width))
-        data[:, 0] = x
         grad = np.empty((1, n))
         hess = np.empty((1, n, n))
-        value = compiled(data, np.empty((1, width)), grad[0], hess[0], args)
+        value = compiled(x, np.empty((n, width)), np.empty((1, width)), grad[0], hess[0], args)
         return np.array([value]), grad, hess, ()
 
+    # for dd.hessian's per-call fast path: the compiled driver and the width
+    # of its ``data`` and ``flat`` buffers
+    driver.lean = (compiled, width)
     return driver
 
 

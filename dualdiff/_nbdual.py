@@ -251,8 +251,11 @@ def _box_dual(typ, val, c):
 # Names in the expressions: ``av, ap`` (value and partials of a dual ``a``),
 # ``bv, bp`` likewise, ``a``/``b`` for an operand that is a constant.
 # ``SAFE(p, d)`` multiplies NaN-safely: an exactly-zero partial stays zero
-# even where the derivative ``d`` is inf or nan (sqrt at 0).  That test only
-# makes sense on float partials; nested duals multiply plainly.
+# even where the derivative ``d`` is inf or nan (sqrt at 0).  A nested
+# partial is a dual: it is exactly zero when its value and all its partials
+# are.  (Multiplying such a zero plainly by sqrt's derivative at 0, an inner
+# dual (inf, nan...), put NaN in every outer lane, so the whole Hessian of
+# sqrt(x0) + g(x1, x2) at x0 = 0 came out NaN in forward mode.)
 
 _impl_cache = {}
 
@@ -260,7 +263,23 @@ _impl_cache = {}
 def _safe(base, p, d):
     if isinstance(base, types.Float):
         return f"({p} * {d} if {p} != 0.0 else 0.0)"
-    return f"{p} * {d}"
+    return f"({p} * {d} if {_nonzero(base, p)} else {p})"
+
+
+def _nonzero(base, p):
+    """An expression: whether ``p`` (of type ``base``) has a nonzero value or
+    partial at any depth (NaN counts as nonzero), branch-free and written out:
+    a helper function would be one more compile unit per nested type."""
+    return "(" + " + ".join(f"abs({leaf})" for leaf in _leaves(base, p)) + ") != 0.0"
+
+
+def _leaves(base, p):
+    if not isinstance(base, DualType):
+        return [p]
+    out = _leaves(base.base, f"{p}.value")
+    for k in range(base.n):
+        out += _leaves(base.base, f"{p}.partials[{k}]")
+    return out
 
 
 def _generate(key, kind, n, base, prelude, value, element, namespace):

@@ -35,12 +35,13 @@ import numpy as np
 
 from . import reverse
 from ._nbtape import (
-    HEADER_WORDS, NO_SECOND, OWN_ADDRESS_WORD, SECOND_WORD, VarArrayType, wrap_var_array,
+    HEADER_WORDS, NO_SECOND, OWN_ADDRESS_WORD, SECOND_WORD, VarArrayType, VarType, node_of,
+    wrap_var_array,
 )
 from ._numba_compat import numba
 from .forward import _first_line
 
-__all__ = ["value_gradient_and_hessian", "cached_hessian", "unsupported_reason", "LANES"]
+__all__ = ["value_gradient_and_hessian", "fast_hessian", "unsupported_reason", "LANES"]
 
 #: Directions per forward/backward pass (columns of H per pass).  Tangents and
 #: their adjoints take ``2 * LANES`` floats per tape node; the budget below
@@ -65,11 +66,14 @@ _REASONS = {
 # ===========================================================================
 
 @numba.njit(cache=True, error_model="numpy")
-def _hessian_sweeps(links, second, count, n, out_id, lanes, seeds, grad, out):
-    """Fill ``grad`` (n,) and ``out`` from a recorded tape: the Hessian (n, n)
-    by chunks of ``lanes`` identity directions when ``seeds`` is empty, else
-    ``H @ seeds`` (n, L) in one pass.  Return 0, or ``_BLOCK`` when the tape
-    holds a block node (not supported here).
+def _hessian_sweeps(links, second, count, n, out_id, lanes, seeds, grad, out, work, iwork):
+    """Fill ``grad`` (n,; or nothing if it is empty) and ``out`` from a
+    recorded tape: the Hessian (n, n) by chunks of ``lanes`` identity
+    directions when ``seeds`` is empty, else ``H @ seeds`` (n, L) in one
+    pass.  Return 0, or ``_BLOCK`` when the tape holds a block node (not
+    supported here).  ``work`` (zeroed, at least ``count * (2 L + 1)``
+    floats) and ``iwork`` (``4 count`` ints) are scratch, from the driver's
+    one buffer.
 
     NaN safety: a node whose coefficients are all finite multiplies plainly
     (a zero coefficient times a finite lane is exactly zero, and the plain
@@ -85,21 +89,23 @@ def _hessian_sweeps(links, second, count, n, out_id, lanes, seeds, grad, out):
         for k in range(n, count):
             if links[k, 0] == -2:
                 return _BLOCK
-        grad[:] = 0.0
-        if out_id >= 0:
-            grad[out_id] = 1.0
+        if grad.shape[0] > 0:
+            grad[:] = 0.0
+            if out_id >= 0:
+                grad[out_id] = 1.0
         out[:, :] = 0.0
         return 0
     # Lanes [lo, hi) of a node's tangent (and [dlo, dhi) of its adjoint's
     # derivative) may be nonzero; every other lane is zero.  Terms that touch
     # few inputs (sums of local terms, banded problems) so cost a few lanes
-    # instead of all of them.  One allocation for the floats, one for the ints.
-    floats = np.zeros(count * (2 * lanes + 1))
-    g = floats[:count]
-    tangent = floats[count:count * (lanes + 1)].reshape((count, lanes))
-    dadj = floats[count * (lanes + 1):].reshape((count, lanes))
-    ints = np.empty((4, count), np.int64)
-    lo, hi, dlo, dhi = ints[0], ints[1], ints[2], ints[3]
+    # instead of all of them.
+    g = work[:count]
+    tangent = work[count:count * (lanes + 1)].reshape((count, lanes))
+    dadj = work[count * (lanes + 1):count * (2 * lanes + 1)].reshape((count, lanes))
+    lo = iwork[:count]
+    hi = iwork[count:2 * count]
+    dlo = iwork[2 * count:3 * count]
+    dhi = iwork[3 * count:4 * count]
     g[out_id] = 1.0
     for c0 in range(0, n if identity else 1, lanes):
         width = min(lanes, n - c0)
@@ -133,12 +139,14 @@ def _hessian_sweeps(links, second, count, n, out_id, lanes, seeds, grad, out):
                          dadj, dlo, dhi)
         if not identity:
             out[:, :] = dadj[:n, :]
-            grad[:] = g[:n]
+            if grad.shape[0] > 0:
+                grad[:] = g[:n]
             return 0
         for r in range(n):
             for lane in range(width):
                 out[r, c0 + lane] = dadj[r, lane]
-    grad[:] = g[:n]
+    if grad.shape[0] > 0:
+        grad[:] = g[:n]
     # exactly symmetric: keep the entries on and above the diagonal
     for r in range(n):
         for c in range(r + 1, n):
@@ -221,7 +229,10 @@ def _second_adjoints(links, partials, second, g, accumulate, n, count, tangent, 
         if c0 < c1:
             dlo[i] = min(dlo[i], c0)
             dhi[i] = max(dhi[i], c1)
-            if finite and j < 0:
+            if finite and aa == 0.0 and ab == 0.0:  # a linear node: one term
+                for lane in range(c0, c1):
+                    dadj[i, lane] += a * dadj[k, lane]
+            elif finite and j < 0:
                 for lane in range(c0, c1):
                     dadj[i, lane] += a * dadj[k, lane] + aa * tangent[i, lane]
             elif finite:
@@ -245,7 +256,10 @@ def _second_adjoints(links, partials, second, g, accumulate, n, count, tangent, 
         if c0 < c1:
             dlo[j] = min(dlo[j], c0)
             dhi[j] = max(dhi[j], c1)
-            if finite:
+            if finite and ab == 0.0 and bb == 0.0:
+                for lane in range(c0, c1):
+                    dadj[j, lane] += b * dadj[k, lane]
+            elif finite:
                 for lane in range(c0, c1):
                     dadj[j, lane] += b * dadj[k, lane] + ab * tangent[i, lane] \
                         + bb * tangent[j, lane]
@@ -258,41 +272,123 @@ def _second_adjoints(links, partials, second, g, accumulate, n, count, tangent, 
 # ===========================================================================
 # The driver: record once, sweep, in one compiled call
 # ===========================================================================
+# The generated driver is the only code compiled per function, so it holds
+# little besides the call of f.  Issue 4, Rosenbrock n = 10, CPU seconds of
+# the first mode="reverse" call in a fresh process: 2.9 s before, 1.4-1.6 s
+# now, of which compiling f for tape numbers is 0.8-1.2 s and the driver and
+# the rest 0.75-0.9 s (it was 1.9-2.1 s):
+#
+# * the sweeps are called through the address of a cached C callback
+#   (``_sweeps_callback``): calling the dispatcher ``_hessian_sweeps`` links
+#   its code into every driver, where LLVM optimises and compiles it again
+#   (0.86 s);
+# * the one buffer of a recording (tape and sweep scratch) comes zeroed from
+#   the cached ``_workspace`` (an ``np.zeros`` in the driver is a compile
+#   unit of its own, 0.1-0.4 s each) and is cut up by slicing and ``view``
+#   (lowered directly);
+# * the output is read by code written for f's return type (no
+#   ``reverse._outputs``: 0.3 s);
+# * the caller allocates ``out`` and ``grad``: returning an array from
+#   compiled code costs about 0.4 us to box, passing one in 0.03 us.
+# A call at n = 10 went from 3.7 to 2.3 us (the driver) + 0.5 us (dd.hessian's
+# fast path).
+
+_SWEEPS_SIGNATURE = numba.types.int64(
+    numba.types.CPointer(numba.types.int64),    # links (count, 4)
+    numba.types.CPointer(numba.types.float64),  # second (count, 3)
+    numba.types.int64, numba.types.int64, numba.types.int64, numba.types.int64,
+    numba.types.CPointer(numba.types.float64), numba.types.int64, numba.types.int64,  # seeds
+    numba.types.CPointer(numba.types.float64), numba.types.int64,   # grad
+    numba.types.CPointer(numba.types.float64), numba.types.int64,   # out (n, columns)
+    numba.types.CPointer(numba.types.float64), numba.types.CPointer(numba.types.int64))  # work
+
+
+def _sweeps_c(links, second, count, n, out_id, lanes, seeds, seed_rows, seed_columns,
+              grad, grad_size, out, columns, work, iwork):
+    """``_hessian_sweeps`` on raw buffers (C-contiguous), for the drivers
+    (compiled as a C callback by :func:`_sweeps_callback`)."""
+    if seed_rows > 0:
+        lanes = seed_columns
+    return _hessian_sweeps(numba.carray(links, (count, 4)), numba.carray(second, (count, 3)),
+                           count, n, out_id, lanes,
+                           numba.carray(seeds, (seed_rows, seed_columns)),
+                           numba.carray(grad, (grad_size,)), numba.carray(out, (n, columns)),
+                           numba.carray(work, (count * (2 * lanes + 1),)),
+                           numba.carray(iwork, (4 * count,)))
+
+
+_SWEEPS_CALLBACK = []
+
+
+def _sweeps_callback():
+    """The C callback of the sweeps, compiled (or loaded from Numba's cache)
+    on first use: at import it would make ``import dualdiff`` start Numba's
+    compiler (0.3 s)."""
+    if not _SWEEPS_CALLBACK:
+        _SWEEPS_CALLBACK.append(
+            numba.cfunc(_SWEEPS_SIGNATURE, cache=True, error_model="numpy")(_sweeps_c))
+    return _SWEEPS_CALLBACK[0]
+
+
+@numba.njit(cache=True)
+def _workspace(words):
+    """The zeroed buffer of one recording, in int64 words (the driver views
+    the float parts as float64)."""
+    return np.zeros(words, np.int64)
+
 
 _DRIVER = f"""
-def driver(x, seeds, capacity, lanes, args):
+def driver(x, grad, out, seeds, capacity, lanes, args):
     n = x.shape[0]
-    header = np.zeros({HEADER_WORDS}, np.int64)
-    links = np.empty((capacity, 4), np.int64)
-    second = np.zeros((capacity, 3))
-    blob = np.empty(1)
+    width = lanes if seeds.shape[0] == 0 else seeds.shape[1]
+    # header, nodes, input ids, sweep ints | second partials, input values, sweep floats
+    start = {HEADER_WORDS} + 8 * capacity + n
+    ints = workspace(start + 3 * capacity + n + capacity * (2 * width + 1))
+    header = ints[:{HEADER_WORDS}]
+    links = ints[{HEADER_WORDS}:{HEADER_WORDS} + 4 * capacity].reshape((capacity, 4))
+    ids = ints[{HEADER_WORDS} + 4 * capacity:{HEADER_WORDS} + 4 * capacity + n]
+    iwork = ints[{HEADER_WORDS} + 4 * capacity + n:start]
+    floats = ints[start:].view(np.float64)
+    second = floats[:3 * capacity].reshape((capacity, 3))
+    values = floats[3 * capacity:3 * capacity + n]
+    work = floats[3 * capacity + n:]
+    for i in range(n):
+        ids[i] = i
+        values[i] = x[i]
     header[0] = n
     header[1] = capacity
     header[3] = links.ctypes.data
-    header[4] = blob.ctypes.data
-    header[5] = 0
+    header[4] = values.ctypes.data  # no blob (capacity 0): a block node sets flag 2
     header[{OWN_ADDRESS_WORD}] = header.ctypes.data
     header[{SECOND_WORD}] = second.ctypes.data
-    tape = header[{OWN_ADDRESS_WORD}]
-    y = f(wrap_var_array(x.copy(), np.arange(n), tape), *args)
-    out_values, out_ids, shape = outputs(y)
-    grad = np.empty(n)
-    out = np.empty((n, n if seeds.shape[0] == 0 else seeds.shape[1]))
+    y = f(wrap_var_array(values, ids, header[{OWN_ADDRESS_WORD}]), *args)
+    {{output}}
     flags = header[2]
     if flags == 0:
-        if shape.shape[0] != 0:  # an array, tuple or list, even of one number
-            flags = {_NOT_ONE_OUTPUT}
-        else:
-            flags = sweeps(links, second, header[0], n, out_ids[0], lanes, seeds, grad, out)
-    value = out_values[0] if out_values.shape[0] > 0 else 0.0
-    return value, grad, out, flags, header[0]
+        flags = sweeps(links.ctypes, second.ctypes, header[0], n, out_id, lanes,
+                       seeds.ctypes, seeds.shape[0], seeds.shape[1], grad.ctypes, grad.shape[0],
+                       out.ctypes, out.shape[1], work.ctypes, iwork.ctypes)
+    return value, flags, header[0]
 """
 
+# f's return type -> how the driver reads it
+_VAR_OUTPUT = "value = y.value\n    out_id = node_of(y)"
+_REAL_OUTPUT = "value = 1.0 * y\n    out_id = -1"
 
-def _build_driver(dispatcher):
+
+def _build_driver(dispatcher, return_type):
+    """The compiled driver for f returning ``return_type`` (a Var or a real),
+    or None for any other output (not one number)."""
+    if isinstance(return_type, VarType):
+        output = _VAR_OUTPUT
+    elif isinstance(return_type, (numba.types.Integer, numba.types.Float, numba.types.Boolean)):
+        output = _REAL_OUTPUT
+    else:
+        return None
     namespace = {"np": np, "f": dispatcher, "wrap_var_array": wrap_var_array,
-                 "outputs": reverse._outputs, "sweeps": _hessian_sweeps}
-    exec(compile(_DRIVER, "<dualdiff tape Hessian driver>", "exec"), namespace)
+                 "node_of": node_of, "workspace": _workspace, "sweeps": _sweeps_callback().ctypes}
+    exec(compile(_DRIVER.format(output=output), "<dualdiff tape Hessian driver>", "exec"),
+         namespace)
     return numba.njit(namespace["driver"])
 
 
@@ -305,8 +401,9 @@ class _HessianState:
         self.capacity = {}
         self.unsupported = {}
         # n -> (driver, capacity, lanes) for f(x) without extra arguments,
-        # once a call has succeeded: the per-call fast path of dd.hessian
+        # once a call has succeeded: for the per-call fast path of dd.hessian
         self.fast = {}
+        self.fast_runs = {}  # n -> (that entry, the function fast_hessian made of it)
 
 
 def _state(target):
@@ -338,18 +435,24 @@ def _driver_for(target, args, state):
     reason = state.unsupported.get(argtypes)
     if reason is not None:
         return None, reason
+    signature = (VarArrayType(1, "C"),) + argtypes
     try:
         dispatcher = target.get_dispatcher(len(args))
-        dispatcher.compile((VarArrayType(1, "C"),) + argtypes)
+        dispatcher.compile(signature)
     except Exception as exc:
         state.unsupported[argtypes] = f"it does not compile for reverse-mode numbers: " \
                                       f"{_first_line(exc)}"
         return None, state.unsupported[argtypes]
-    driver = state.drivers[argtypes] = _build_driver(dispatcher)
+    driver = _build_driver(dispatcher, dispatcher.overloads[signature].signature.return_type)
+    if driver is None:
+        state.unsupported[argtypes] = _REASONS[_NOT_ONE_OUTPUT]
+        return None, state.unsupported[argtypes]
+    state.drivers[argtypes] = driver
     return driver, argtypes
 
 
 _IDENTITY = np.empty((0, 0))
+_NO_GRADIENT = np.empty(0)  # the sweeps skip the gradient (never written)
 
 
 def value_gradient_and_hessian(target, x, args, seeds=_IDENTITY):
@@ -363,9 +466,12 @@ def value_gradient_and_hessian(target, x, args, seeds=_IDENTITY):
         return None
     n = x.shape[0]
     capacity = state.capacity.get((key, n), max(_MIN_CAPACITY, 8 * n + 1))
+    seeds = np.ascontiguousarray(seeds, dtype=np.float64)
+    grad = np.empty(n)
+    out = np.empty((n, n if seeds.shape[0] == 0 else seeds.shape[1]))
     while True:
         lanes = max(1, min(n, LANES, _LANE_WORDS_BUDGET // max(capacity, 1)))
-        value, grad, out, flags, count = driver(x, seeds, capacity, lanes, args)
+        value, flags, count = driver(x, grad, out, seeds, capacity, lanes, args)
         if flags == 1:  # the nodes overflowed: record again with room
             if capacity * 56 >= reverse.get_tape_limit():
                 return None  # hyper-duals need no tape
@@ -383,18 +489,32 @@ def value_gradient_and_hessian(target, x, args, seeds=_IDENTITY):
         return value, grad, out
 
 
-def cached_hessian(target, x):
-    """The Hessian of f at x (a C-contiguous float64 vector; no extra
-    arguments) through the driver of an earlier successful call, or None.
-    The checks of the public API were passed by that call; this path only
-    saves their cost (a tape that now overflows returns None, and the caller
-    takes the full path, which grows it)."""
+def fast_hessian(target, n):
+    """A function ``x -> Hessian`` (or None when the tape overflows: then take
+    the full path, which grows it) for f without extra arguments at ``n``
+    inputs, through the driver of an earlier successful call; None if there
+    was none.  ``x`` must be a float64 vector of ``n`` elements, C-contiguous
+    and aligned: the driver's compiled entry point is called directly,
+    without Numba's type dispatch (0.2-0.3 us a call)."""
     state = getattr(target, "tape_hessian_state", None)
-    if state is None:
-        return None
-    entry = state.fast.get(x.shape[0])
+    entry = state.fast.get(n) if state is not None else None
     if entry is None:
         return None
+    made = state.fast_runs.get(n)
+    if made is not None and made[0] == entry:
+        return made[1]
     driver, capacity, lanes = entry
-    value, grad, hess, flags, count = driver(x, _IDENTITY, capacity, lanes, ())
-    return hess if flags == 0 else None
+    signature = tuple(numba.typeof(a) for a in (np.empty(n), _NO_GRADIENT, np.empty((n, n)),
+                                                _IDENTITY, capacity, lanes, ()))
+    compiled = driver.overloads.get(signature)
+    if compiled is None:
+        return None
+    call = compiled.entry_point
+
+    def hessian(x):
+        hess = np.empty((n, n))
+        return hess if call(x, _NO_GRADIENT, hess, _IDENTITY, capacity, lanes, ())[1] == 0 \
+            else None
+
+    state.fast_runs[n] = (entry, hessian)
+    return hessian

@@ -36,16 +36,18 @@ the first-order operators.
 import functools
 import math
 import warnings
+import weakref
 
 import numpy as np
 
 from . import _tape_hessian
+from ._numba_compat import numba
 from ._drivers import (
     build_hessian_driver, build_hvp_driver, build_sweep2_driver, second_input_type,
 )
 from .dual import Dual
 from .forward import (
-    _TAGS, _as_scalar, _as_vector, _check_args, _check_callable, _check_mode, _curry,
+    _MODES, _TAGS, _as_scalar, _as_vector, _check_args, _check_callable, _check_mode, _curry,
     _holds_duals, _is_nested, _scalar_value, _target, choose_chunk, compiled_for,
 )
 
@@ -54,12 +56,17 @@ __all__ = ["hessian", "value_gradient_and_hessian", "hvp", "vhv", "second_deriva
 
 #: ``mode="auto"`` takes the second-order tape (forward over reverse) for
 #: Hessians and HVPs of at least this many inputs, hyper-duals below.
-#: Measured (issue 4, python -m benchmarks hessian, one run): at n = 10 the
-#: tape is 1.7x faster on Rosenbrock but 1.3x slower on a dense log-sum-exp
-#: (20 x 10), and its first call compiles f for tape numbers plus a driver
-#: (3.1 s against 1.6 s); at n = 50 it is 7x (Rosenbrock) and 2x
-#: (log-sum-exp) faster.
-AUTO_TAPE_MIN_INPUTS = 16
+#: Measured (issue 4, 2 shared cores, dd.hessian per call through its fast
+#: path, medians of interleaved batches in one run; forward / tape, us):
+#: Rosenbrock 2.9 / 2.8 (n = 10), 3.4 / 3.2 (12), 4.6 / 3.4 (13), 5.1 / 3.7
+#: (15), 6.9 / 4.0 (16); log-sum-exp of a 20 x n matrix (extra argument A):
+#: 30 / 40 (12), 36.8 / 36.9 (13), 40 / 43 (15), 57 / 55 (16), 86 / 66 (20).
+#: Hyper-duals take k (k + 1) / 2 sweeps for k blocks of 3 inputs, so their
+#: cost jumps at n = 13 (10 to 15 sweeps), where the tape draws level on the
+#: dense log-sum-exp and is 1.3x faster on Rosenbrock.  The tape's first
+#: call (f compiled for tape numbers and a small driver) is 1.4-1.6 s of
+#: CPU in a fresh process, the hyper-duals' 1.2-1.4 s.
+AUTO_TAPE_MIN_INPUTS = 13
 
 #: Largest block (inputs per lane group) chosen automatically for Hessians.
 #: An element holds (N + 1)^2 floats, so the generated code, and the compile
@@ -356,15 +363,102 @@ def hessian(f, x=None, args=(), chunk=None, mode="auto"):
     """
     if x is None:
         return _curry(hessian, f, args, chunk=chunk, mode=mode)
-    if not args and chunk is None and type(x) is np.ndarray and x.dtype == np.float64 \
-            and x.ndim == 1 and x.flags.c_contiguous \
-            and (mode == "reverse" or (mode == "auto" and len(x) >= AUTO_TAPE_MIN_INPUTS)) \
-            and not _holds_duals(f, args):
-        # per-call fast path: a function whose tape Hessian already worked
-        hess = _tape_hessian.cached_hessian(_target(f), x)
-        if hess is not None:
-            return hess
+    if not args and chunk is None and type(x) is np.ndarray:
+        # per-call fast path: f(x) whose Hessian at this size already worked
+        entry = _fast_hessians.get(id(f))
+        if entry is not None and x.dtype is _FLOAT64 and x.ndim == 1:
+            n = x.shape[0]
+            tape = mode == "reverse" or (mode == "auto" and n >= AUTO_TAPE_MIN_INPUTS)
+            run = entry[1].get((tape, n))
+            if run is not None and entry[0]() is f and mode in _MODES:
+                flags = x.flags
+                if flags.c_contiguous and flags.aligned \
+                        and not (entry[2] and _holds_duals(f, args)):
+                    hess = run(x)
+                    if hess is not None:
+                        return hess
+        hess = value_gradient_and_hessian(f, x, args=args, chunk=chunk, mode=mode)[2]
+        if hess.ndim == 2:
+            _remember_fast_hessian(f, hess.shape[0], _takes_tape(mode, hess.shape[0]))
+        return hess
     return value_gradient_and_hessian(f, x, args=args, chunk=chunk, mode=mode)[2]
+
+
+def _takes_tape(mode, n):
+    """Whether ``mode`` means the tape Hessian first for ``n`` inputs (as
+    written out in :func:`hessian`'s fast path)."""
+    return mode == "reverse" or (mode == "auto" and n >= AUTO_TAPE_MIN_INPUTS)
+
+
+# id(f) -> (weak reference to f, {(tape?, n): x -> H}, whether f has a
+# closure, which may come to hold Python duals): the per-call fast path of
+# hessian(f, x) for f without extra arguments, once the full path has worked
+# for f at that size.  The full path's checks and buffers cost more than the
+# compiled work at n = 10 (issue 4, Rosenbrock: 0.7 us of 3.7 for the tape,
+# about 4.5 us of 6.5 for hyper-duals); the fast path calls the compiled
+# driver's entry point directly (no type dispatch) with buffers it reuses.
+_fast_hessians = {}
+_FLOAT64 = np.dtype(np.float64)
+
+
+def _remember_fast_hessian(f, n, tape):
+    key = id(f)
+    entry = _fast_hessians.get(key)
+    if entry is not None and entry[0]() is f and not tape and (tape, n) in entry[1]:
+        return  # a forward driver does not change
+    target = _target(f)
+    if tape:
+        run = _tape_hessian.fast_hessian(target, n)
+    else:
+        driver = target.drivers.get(("second", "hessian", choose_hessian_chunk(n),
+                                     choose_hessian_chunk(n), ()))
+        run = _forward_fast_hessian(driver, n) if driver is not None else None
+    if run is None:
+        return
+    if entry is None or entry[0]() is not f:
+        try:
+            ref = weakref.ref(f, lambda ref, key=key: _forget_fast_hessian(key, ref))
+        except TypeError:  # not weak-referenceable: no fast path
+            return
+        closure = getattr(getattr(f, "py_func", f), "__closure__", None) is not None
+        entry = _fast_hessians[key] = (ref, {}, closure)
+    entry[1][(tape, n)] = run
+
+
+def _forget_fast_hessian(key, ref):
+    entry = _fast_hessians.get(key)
+    if entry is not None and entry[0] is ref:
+        del _fast_hessians[key]
+
+
+def _forward_fast_hessian(driver, n):
+    """``x -> H`` through the lean hyper-dual driver (``_HESSIAN_SCALAR``), or
+    None for the general one.  Buffers are taken from a pool and put back
+    after a successful call, so concurrent calls never share one."""
+    lean = getattr(driver, "lean", None)
+    if lean is None:
+        return None
+    compiled, width = lean
+    signature = tuple(numba.typeof(a) for a in (
+        np.empty(n), np.empty((n, width)), np.empty((1, width)), np.empty(n),
+        np.empty((n, n)), ()))
+    overload = compiled.overloads.get(signature)
+    if overload is None:
+        return None
+    call = overload.entry_point
+    pool = []
+
+    def hessian(x):
+        try:
+            data, flat, grad = pool.pop()
+        except IndexError:
+            data, flat, grad = np.empty((n, width)), np.empty((1, width)), np.empty(n)
+        hess = np.empty((n, n))
+        call(x, data, flat, grad, hess, ())
+        pool.append((data, flat, grad))
+        return hess
+
+    return hessian
 
 
 def _vector_pair(x, v):

@@ -194,13 +194,20 @@ def sqrt_and_square(x):
     return math.sqrt(x[0]) + x[1] ** 2 * x[2]
 
 
-def test_a_singular_partial_does_not_spread_nan():
-    # sqrt'(0) = inf: the x[1], x[2] block stays exact.  (Nested duals give NaN
-    # there: the inner lanes of sqrt's outer partial are 0/0.)
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_a_singular_partial_does_not_spread_nan(mode):
+    # sqrt'(0) = inf: the x[1], x[2] block stays exact.  (Nested duals gave NaN
+    # everywhere: an outer lane's zero partial of sqrt, times sqrt's derivative
+    # as an inner dual (inf, nan...), was NaN; it now stays zero.)
     x = np.array([0.0, 1.5, -2.0])
-    H_tape = dd.hessian(sqrt_and_square, x, mode="reverse")
-    np.testing.assert_array_equal(H_tape[1:, 1:], [[-4.0, 3.0], [3.0, 0.0]])
-    assert H_tape[0, 1] == H_tape[0, 2] == 0.0
+    H = dd.hessian(sqrt_and_square, x, mode=mode)
+    np.testing.assert_array_equal(H[1:, 1:], [[-4.0, 3.0], [3.0, 0.0]])
+    assert H[0, 1] == H[0, 2] == H[1, 0] == H[2, 0] == 0.0
+    assert not np.isfinite(H[0, 0])  # sqrt''(0) = -inf
+    # at a regular point the guard changes nothing
+    y = np.array([0.64, 1.5, -2.0])
+    expected = np.array([[-0.25 * 0.64 ** -1.5, 0.0, 0.0], [0.0, -4.0, 3.0], [0.0, 3.0, 0.0]])
+    assert_close(dd.hessian(sqrt_and_square, y, mode=mode), expected)
 
 
 def with_a_sum_block(x):
@@ -278,3 +285,112 @@ def test_curried_hvp_passes_the_mode_and_scipy_arguments():
     hessp = dd.hvp(quadratic_plus_quartic, mode="reverse")
     expected = (0.5 * (A + A.T) + np.diag(3.0 * x ** 2)) @ v
     assert_close(hessp(x, v, A), expected)
+
+
+# ---------------------------------------------------------------------------
+# The per-call fast paths of dd.hessian (forward and tape), their guards and
+# thread safety; outputs that are not a tape number
+# ---------------------------------------------------------------------------
+
+def _unaligned_copy(x):
+    raw = np.zeros(8 * len(x) + 1, np.uint8)
+    u = raw[1:].view(np.float64)
+    u[:] = x
+    assert not u.flags.aligned
+    return u
+
+
+@pytest.mark.parametrize("mode, n", [("forward", 7), ("reverse", 7), ("auto", 7), ("auto", 20)])
+def test_the_fast_paths_agree_with_the_full_path_and_guard_their_input(mode, n):
+    from test_second import rosenbrock_hessian
+    x = RNG.uniform(-2, 2, n)
+    kept = x.copy()
+    first = dd.hessian(rosenbrock, x, mode=mode)
+    assert_close(first, rosenbrock_hessian(x))
+    again = dd.hessian(rosenbrock, x, mode=mode)  # through the fast path
+    np.testing.assert_array_equal(again, first)
+    assert again is not first and np.array_equal(x, kept)
+    np.testing.assert_array_equal(dd.value_gradient_and_hessian(rosenbrock, x, mode=mode)[2],
+                                  first)
+    # inputs the compiled entry points must not see take the full path
+    wide = np.zeros(2 * n)
+    wide[::2] = x
+    np.testing.assert_array_equal(dd.hessian(rosenbrock, wide[::2], mode=mode), first)
+    np.testing.assert_array_equal(dd.hessian(rosenbrock, _unaligned_copy(x), mode=mode), first)
+    x32 = x.astype(np.float32)
+    np.testing.assert_array_equal(dd.hessian(rosenbrock, x32, mode=mode),
+                                  dd.hessian(rosenbrock, x32.astype(np.float64), mode=mode))
+    with pytest.raises(ValueError, match="1-D"):
+        dd.hessian(rosenbrock, x.reshape(1, n), mode=mode)
+    with pytest.raises(ValueError, match="mode"):
+        dd.hessian(rosenbrock, x, mode="sideways")
+    # another size is another entry
+    y = RNG.uniform(-2, 2, n + 1)
+    assert_close(dd.hessian(rosenbrock, y, mode=mode), rosenbrock_hessian(y))
+
+
+def test_concurrent_hessians_are_each_right():
+    from concurrent.futures import ThreadPoolExecutor
+    from test_second import rosenbrock_hessian
+    points = [RNG.uniform(-2, 2, n) for n in (5, 5, 5, 30, 30, 30)]
+    for x in points[::3]:
+        dd.hessian(rosenbrock, x)  # the first call of each size takes the full path
+
+    def repeat(x):
+        return [dd.hessian(rosenbrock, x) for _ in range(300)]
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(repeat, points))
+    for x, got in zip(points, results):
+        expected = rosenbrock_hessian(x)
+        for H in got:
+            assert_close(H, expected)
+
+
+def writes_into_its_input(x):
+    if x[0] > 0.0:
+        x[1] = 2.0 * x[1]
+    return x[0] * x[1] ** 2 + x[2]
+
+
+def test_an_input_written_on_a_later_call_is_refused_and_does_not_leak():
+    # seven inputs: three blocks, six hyper-dual sweeps over the same input
+    x = np.array([-1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 0.0])
+    x_writes = x.copy()
+    x_writes[0] = 1.0
+    expected = np.zeros((7, 7))
+    expected[0, 1] = expected[1, 0] = 4.0
+    expected[1, 1] = -2.0
+    np.testing.assert_array_equal(dd.hessian(writes_into_its_input, x, mode="forward"), expected)
+    with pytest.raises(ValueError, match="modified its input"):
+        dd.hessian(writes_into_its_input, x_writes, mode="forward")
+    # the tape records f on a copy of x: the write is differentiated
+    # (f = 4 x0 x1^2 + x2 there)
+    on_tape = np.zeros((7, 7))
+    on_tape[0, 1] = on_tape[1, 0] = 16.0
+    on_tape[1, 1] = 8.0
+    np.testing.assert_array_equal(dd.hessian(writes_into_its_input, x_writes, mode="reverse"),
+                                  on_tape)
+    for _ in range(2):  # the refused call left nothing behind
+        np.testing.assert_array_equal(dd.hessian(writes_into_its_input, x, mode="forward"),
+                                      expected)
+
+
+def returns_an_int(x):
+    return 3
+
+
+def returns_an_input(x):
+    return x[1]
+
+
+@pytest.mark.parametrize("f", [returns_an_int, returns_an_input])
+def test_outputs_without_second_derivatives_give_zeros_from_the_tape(f):
+    x = np.array([0.5, -1.5, 2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, grad, H = dd.value_gradient_and_hessian(f, x, mode="reverse")
+    assert value == f(x)
+    np.testing.assert_array_equal(grad, [0.0, 1.0, 0.0] if f is returns_an_input else 0.0)
+    np.testing.assert_array_equal(H, np.zeros((3, 3)))
+    np.testing.assert_array_equal(dd.hessian(f, x, mode="reverse"), np.zeros((3, 3)))

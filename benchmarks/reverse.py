@@ -221,9 +221,9 @@ def run(quick=False, clock="cpu"):
     print("Targets")
     for ok, text in verdicts:
         print(f"  [{'ok' if ok else 'MISSED'}] {text}")
-    print(f"  [info] tape: {rv.NODE_BYTES} bytes per recorded operation; Rosenbrock "
-          f"n={N_ROSENBROCK[-1]} records {ros['tape_operations']:,} operations "
-          f"({ros['tape_bytes']:,} bytes)")
+    print(f"  [info] tape: {rv.NODE_BYTES} bytes per node; Rosenbrock "
+          f"n={N_ROSENBROCK[-1]} records {ros['tape_operations']:,} nodes "
+          f"({ros['tape_bytes']:,} bytes; preaccumulated: one node per term)")
     return {"suite": "reverse", "quick": quick, "environment": env,
             "settings": {"clock": settings.clock, "batches": settings.batches,
                          "batch_seconds": settings.batch_seconds},

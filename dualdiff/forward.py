@@ -28,7 +28,7 @@ from .arrays import explain_compile_failure
 from ._numba_compat import NumbaError, numba
 from ._typeof import typeof_args
 from .dual import Dual, DualObjectArray
-from . import reverse as _reverse  # reverse mode (it imports this module lazily only)
+from . import reverse as _reverse  # reverse mode; it imports this module back
 
 __all__ = [
     "derivative", "gradient", "jacobian", "jvp", "vjp",
@@ -603,7 +603,7 @@ def value_and_gradient(f, x=None, args=(), mode="auto", chunk=None):
         evaluations.  ``"reverse"``: one recording on a tape and one backward
         sweep (:mod:`dualdiff.reverse`).  ``"auto"``: reverse mode for
         structured parameters and when ``x`` has at least
-        ``dualdiff.reverse.AUTO_REVERSE_MIN_INPUTS`` (100) elements, else
+        ``dualdiff.reverse.AUTO_REVERSE_MIN_INPUTS`` (56) elements, else
         forward (always forward when ``chunk`` is given).
         If ``f`` does not compile for reverse-mode numbers, forward mode
         answers (with a ``FallbackWarning`` when reverse was asked for).

@@ -47,6 +47,8 @@ from ._nbtape import (
 # function is only checked against its own file
 from ._tape_blocks import backward as _backward  # (also registers the array operations)
 from ._numba_compat import numba, overload, types
+# forward imports this module first: its attributes are only read at call time
+from . import forward as _forward
 from ._typeof import typeof_args
 
 __all__ = ["set_tape_limit", "get_tape_limit", "tape_size", "NODE_BYTES",
@@ -55,11 +57,12 @@ __all__ = ["set_tape_limit", "get_tape_limit", "tape_size", "NODE_BYTES",
 #: ``mode="auto"`` uses reverse mode for a gradient (and a vjp) when x has at
 #: least this many elements.  Measured with ``python -m benchmarks reverse
 #: --quick`` (Rosenbrock and a quadratic chain, thread CPU time, 2-core
-#: machine): forward/reverse 10.2/10.6 us (Rosenbrock) and 9.3/10.0 us (chain)
-#: at n = 96, 12.7/11.2 and 11.3/10.2 us at n = 112; below, reverse pays
-#: ~9 us of recording set-up, above, forward pays n/8 sweeps.  Structured
-#: parameters always use reverse mode.
-AUTO_REVERSE_MIN_INPUTS = 100
+#: machine, after preaccumulation and the one-call gradient driver),
+#: forward/reverse in us: Rosenbrock 7.4/8.6 (n = 32), 5.9/5.4 (48), 7.7/5.6
+#: (64); chain 7.2/8.5 (32), 7.6/7.9 (48), 9.9/8.2 (64).  Reverse costs a
+#: near-constant 5-8 us up to n ~ 250 (Python and tape set-up); forward pays
+#: n/8 sweeps.  Structured parameters always use reverse mode.
+AUTO_REVERSE_MIN_INPUTS = 56
 #: First tape capacity (nodes) for a function never seen before, per input.
 _INITIAL_NODES_PER_INPUT = 16
 _MIN_CAPACITY = 1024
@@ -295,14 +298,13 @@ def compiled_driver(target, layout, args, gradient=False):
     """The reverse driver for f, or None when f does not compile for Var
     numbers (the caller then uses forward mode).  ``gradient``: the driver
     that also sweeps, if f returns a number (else the plain driver)."""
-    from .forward import _first_line  # lazy: forward imports this module lazily
     state = _state(target)
     if state.fallback_reason is not None or target.fallback_reason is not None:
         return None
     try:
         argtypes = typeof_args(args)
     except Exception as exc:  # no Numba type: forward mode decides what to do
-        state.fallback_reason = f"an argument has no Numba type: {_first_line(exc)}"
+        state.fallback_reason = f"an argument has no Numba type: {_forward._first_line(exc)}"
         return None
     key = (layout, argtypes, gradient)
     driver = state.drivers.get(key)
@@ -313,7 +315,7 @@ def compiled_driver(target, layout, args, gradient=False):
         dispatcher = target.get_dispatcher(len(args))
         dispatcher.compile(signature)
     except Exception as exc:  # f does not compile for Var: use forward mode
-        state.fallback_reason = _first_line(exc)
+        state.fallback_reason = _forward._first_line(exc)
         return None
     returned = dispatcher.overloads[signature].signature.return_type
     problem = describe_output(returned)
@@ -422,8 +424,7 @@ def tape_size(f, x, args=()):
 
 
 def _target_of(f):
-    from .forward import _target
-    return _target(f)
+    return _forward._target(f)
 
 
 def _tape_for(f, x, args, layout=None):

@@ -302,7 +302,7 @@ Sometimes you only need $J v$ or $u^\top J$:
 * `dd.jvp(F, x, v)` returns `(F(x), J v)` from one forward sweep, without
   forming $J$.  The cost is a small multiple of one evaluation of `F`,
   whatever $n$ is.
-* `dd.vjp(F, x, u)` returns `(F(x), uᵀJ)`.  For 100 inputs or more it runs
+* `dd.vjp(F, x, u)` returns `(F(x), uᵀJ)`.  For 56 inputs or more it runs
   the function once on reverse-mode numbers, recording a tape, and sweeps
   it backwards once; below that it uses forward sweeps.
 """)
@@ -327,7 +327,7 @@ md(r"""
 Compilation happens once per function and argument types.  After that, a
 forward-mode gradient of a function of $n$ variables takes about $n/8$
 sweeps.  Each sweep evaluates the function once on dual numbers carrying up
-to 8 partials.  From 100 inputs on, `dd.gradient` switches to reverse mode:
+to 8 partials.  From 56 inputs on, `dd.gradient` switches to reverse mode:
 one recorded run of the function and one backward sweep, whatever $n$ is.
 A central-difference gradient takes $2n$ calls.  Below we
 time a compiled Rosenbrock (`numba.njit`), its dualdiff gradient, and a

@@ -298,6 +298,18 @@ def _record1(v, a, da):
 
 
 @_jitable
+def _fold(j, e, i1, c1, i2, c2):
+    """Add the term ``e node[j]`` to the form ``c1 node[i1] + c2 node[i2]``
+    if the form has node j: ``(-1, c1, c2)`` then, else ``(j, c1, c2)``."""
+    if j >= 0:
+        if j == i1:
+            return -1, c1 + e, c2
+        if j == i2:
+            return -1, c1, c2 + e
+    return j, c1, c2
+
+
+@_jitable
 def _record2(v, a, da, b, db):
     """The Var ``v = op(a, b)`` with local partials ``da``, ``db``: the two
     forms scaled and merged; a node is written only when the merged form
@@ -313,21 +325,10 @@ def _record2(v, a, da, b, db):
     if (c1 != c1) | (c2 != c2) | (e1 != e1) | (e2 != e2):  # rare: see _times
         c1, c2 = _times(a.c1, da), _times(a.c2, da)
         e1, e2 = _times(b.c1, db), _times(b.c2, db)
-    i1, i2, j1, j2 = a.i1, a.i2, b.i1, b.i2
+    i1, i2 = a.i1, a.i2
     # fold b's terms on the nodes a already has (i1 >= 0 here)
-    if j1 == i1:
-        c1 += e1
-        j1 = -1
-    elif j1 == i2:
-        c2 += e1
-        j1 = -1
-    if j2 >= 0:
-        if j2 == i1:
-            c1 += e2
-            j2 = -1
-        elif j2 == i2:
-            c2 += e2
-            j2 = -1
+    j1, c1, c2 = _fold(b.i1, e1, i1, c1, i2, c2)
+    j2, c1, c2 = _fold(b.i2, e2, i1, c1, i2, c2)
     if j1 < 0:
         j1, e1, j2, e2 = j2, e2, -1, 0.0
     if j1 < 0:  # b's nodes were all a's

@@ -27,10 +27,11 @@ Tape layout (allocated per call by the driver, see :mod:`dualdiff.reverse`)::
     second (float64[capacity, 3], only when recording for a Hessian):
                                   d2/di2, d2/di dj, d2/dj2 (zero if linear)
 
-so one node is 32 bytes (56 with second partials).  Flags: 1
-the nodes overflowed, 2 the blob overflowed, 4 an operation has no second
-partials (a rule without ``d2``; only set when second partials are wanted).  Node ids ``0 .. n-1`` are the inputs
-(never written); the driver starts ``count`` at ``n``.  When the tape is full
+so one node is 32 bytes (56 with second partials).  Flags: 1 the nodes
+overflowed, 2 the blob overflowed, 4 an operation has no second partials (a
+rule without ``d2``; only set when second partials are wanted).  Node ids
+``0 .. n-1`` are the inputs (never written); the driver starts ``count`` at
+``n``.  When the tape is full
 the operation sets an overflow flag and returns a constant: the driver sees
 the flag, doubles the capacity and runs the function again.  Block nodes
 (matmul, sum) and the blob are in :mod:`dualdiff._tape_blocks`.

@@ -39,6 +39,7 @@ from ._nbtape import (
     wrap_var_array,
 )
 from ._numba_compat import numba
+from ._typeof import typeof_args
 from .forward import _first_line
 
 __all__ = ["value_gradient_and_hessian", "fast_hessian", "unsupported_reason", "LANES"]
@@ -416,7 +417,7 @@ def _state(target):
 def unsupported_reason(target, args):
     """Why the tape Hessian was found not to apply to f (None if unknown)."""
     try:
-        key = tuple(numba.typeof(a) for a in args)
+        key = typeof_args(args)
     except Exception:
         return None
     return _state(target).unsupported.get(key)
@@ -424,7 +425,7 @@ def unsupported_reason(target, args):
 
 def _driver_for(target, args, state):
     try:
-        argtypes = tuple(numba.typeof(a) for a in args) if args else ()
+        argtypes = typeof_args(args)
     except Exception as exc:
         return None, f"an argument has no Numba type: {_first_line(exc)}"
     driver = state.drivers.get(argtypes)

@@ -397,13 +397,6 @@ def _flatten_params(x):
 
 
 def _unflatten(flat, layout):
-    if flat.ndim == 1 and () not in layout:  # a gradient: views of the flat vector
-        out, offset = [], 0
-        for shape in layout:
-            size = math.prod(shape)
-            out.append(flat[offset:offset + size].reshape(shape))
-            offset += size
-        return tuple(out)
     out, offset = [], 0
     for shape in layout:
         size = math.prod(shape)  # of ints: np.prod costs ~2 us a call

@@ -7,8 +7,9 @@ numbers carry their derivative as a linear form of at most two tape nodes
 32-byte node (two parent ids, two partials) to a tape the driver
 preallocated only when a form would need more terms, or is stored or
 returned: a Rosenbrock term costs one node.  A compiled loop then runs over
-the nodes from last to first, accumulating adjoints.  ``vjp`` seeds the outputs with ``u``; the reverse Jacobian is one
-recorded tape swept once per output.
+the nodes from last to first, accumulating adjoints.  ``vjp`` seeds the
+outputs with ``u``; the reverse Jacobian is one recorded tape swept once per
+output.
 
 The tape's size is remembered per function, so steady-state calls record
 exactly once; when a tape overflows, the call is re-run with twice the
@@ -76,8 +77,9 @@ def set_tape_limit(nbytes):
     """Set the largest tape (in bytes) a reverse-mode call may record.
 
     One node takes ``NODE_BYTES`` (32) bytes, plus 8 bytes of adjoint during
-    the backward sweep (:func:`tape_size` counts a function's nodes).  A call whose tape would grow past
-    the limit raises ``MemoryError``.  Returns the previous limit.
+    the backward sweep (:func:`tape_size` counts a function's nodes).  A call
+    whose tape would grow past the limit raises ``MemoryError``.  Returns the
+    previous limit.
 
     Examples
     --------
@@ -391,14 +393,25 @@ def _run(target, driver, x, args, key):
     return result
 
 
-def record(target, driver, x, args, key):
-    """Run the (plain) driver on x: a :class:`Tape`."""
-    header, values, ids, shape, links, blob = _run(target, driver, x, args, key)
+def _tape(result, n):
+    """The :class:`Tape` of a plain driver's result."""
+    header, values, ids, shape, links, blob = result
     tape = Tape()
     tape.links, tape.blob = links, blob
-    tape.count, tape.n = int(header[0]), len(x)
+    tape.count, tape.n = int(header[0]), n
     tape.values, tape.ids, tape.shape = values, ids, tuple(int(s) for s in shape)
     return tape
+
+
+def record(target, driver, x, args, key):
+    """Run the (plain) driver on x: a :class:`Tape`."""
+    return _tape(_run(target, driver, x, args, key), len(x))
+
+
+def _value_and_jacobian(tape):
+    """``(values (m,), jacobian (m, n), shape)``: m backward sweeps."""
+    m = len(tape.ids)
+    return tape.values, tape.sweep(_ONE if m == 1 else np.eye(m)), tape.shape
 
 
 def tape_size(f, x, args=()):
@@ -447,8 +460,7 @@ def checked_value_and_jacobian(f, x, args=(), layout=None):
     tape = _tape_for(f, x, args, layout)
     if tape is None:
         return None
-    m = len(tape.ids)
-    return tape.values, tape.sweep(_ONE if m == 1 else np.eye(m)), tape.shape
+    return _value_and_jacobian(tape)
 
 
 def checked_value_and_gradient(f, x, args=(), layout=None):
@@ -462,14 +474,9 @@ def checked_value_and_gradient(f, x, args=(), layout=None):
         return None
     x = np.ascontiguousarray(x, dtype=np.float64)
     result = _run(target, driver, x, args, (layout, len(x)))
-    if len(result) == 3:
+    if len(result) == 3:  # the sweeping driver: (header, value, gradient)
         return np.array([result[1]]), result[2].reshape(1, -1), ()
-    header, values, ids, shape, links, blob = result
-    tape = Tape()
-    tape.links, tape.blob, tape.count, tape.n = links, blob, int(header[0]), len(x)
-    tape.ids = ids
-    m = len(ids)
-    return values, tape.sweep(_ONE if m == 1 else np.eye(m)), tuple(int(s) for s in shape)
+    return _value_and_jacobian(_tape(result, len(x)))
 
 
 def checked_vjp(f, x, u, args=(), layout=None):

@@ -47,8 +47,9 @@ from ._drivers import (
 )
 from .dual import Dual
 from .forward import (
-    _MODES, _TAGS, _as_scalar, _as_vector, _check_args, _check_callable, _check_mode, _curry,
-    _holds_duals, _is_nested, _scalar_value, _target, choose_chunk, compiled_for,
+    _FLOAT64, _MODES, _TAGS, _as_scalar, _as_vector, _check_args, _check_callable,
+    _check_mode, _curry, _holds_duals, _is_nested, _scalar_value, _target, choose_chunk,
+    compiled_for,
 )
 
 __all__ = ["hessian", "value_gradient_and_hessian", "hvp", "vhv", "second_derivative",
@@ -368,8 +369,7 @@ def hessian(f, x=None, args=(), chunk=None, mode="auto"):
         entry = _fast_hessians.get(id(f))
         if entry is not None and x.dtype is _FLOAT64 and x.ndim == 1:
             n = x.shape[0]
-            tape = mode == "reverse" or (mode == "auto" and n >= AUTO_TAPE_MIN_INPUTS)
-            run = entry[1].get((tape, n))
+            run = entry[1].get((_takes_tape(mode, n), n))
             if run is not None and entry[0]() is f and mode in _MODES:
                 flags = x.flags
                 if flags.c_contiguous and flags.aligned \
@@ -385,8 +385,7 @@ def hessian(f, x=None, args=(), chunk=None, mode="auto"):
 
 
 def _takes_tape(mode, n):
-    """Whether ``mode`` means the tape Hessian first for ``n`` inputs (as
-    written out in :func:`hessian`'s fast path)."""
+    """Whether ``mode`` means the tape Hessian first for ``n`` inputs."""
     return mode == "reverse" or (mode == "auto" and n >= AUTO_TAPE_MIN_INPUTS)
 
 
@@ -398,7 +397,6 @@ def _takes_tape(mode, n):
 # about 4.5 us of 6.5 for hyper-duals); the fast path calls the compiled
 # driver's entry point directly (no type dispatch) with buffers it reuses.
 _fast_hessians = {}
-_FLOAT64 = np.dtype(np.float64)
 
 
 def _remember_fast_hessian(f, n, tape):

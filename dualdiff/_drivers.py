@@ -13,7 +13,7 @@ import numpy as np
 
 from ._nbarray import DualArrayType, store_row, wrap_dual_array
 from ._nbdual import DualType, convert_to, make_dual
-from ._numba_compat import numba, overload, register_jitable, types
+from ._numba_compat import numba, overload, register_jitable, types, vectorizing_njit
 
 __all__ = ["describe_output", "build_driver"]
 
@@ -256,7 +256,7 @@ def build_driver(dispatcher, kind, n_lanes):
                  "out_shape": out_shape, "scalar_sweep_result": scalar_sweep_result,
                  "chunked_result": chunked_result}
     exec(compile(src, f"<dualdiff driver {kind} N={n_lanes}>", "exec"), namespace)
-    return numba.njit(namespace["driver"])
+    return vectorizing_njit(namespace["driver"])
 
 
 @functools.lru_cache(maxsize=None)
@@ -522,7 +522,7 @@ def build_second_driver(dispatcher, kind, n_inner, n_outer):
                  "out_shape": out_shape}
     name = f"<dualdiff driver {kind} N1={n_inner} N2={n_outer}>"
     exec(compile(src, name, "exec"), namespace)
-    return numba.njit(namespace["driver"])
+    return vectorizing_njit(namespace["driver"])
 
 
 @functools.lru_cache(maxsize=None)

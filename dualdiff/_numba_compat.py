@@ -50,3 +50,58 @@ __all__ = [
 from llvmlite import ir  # noqa: E402  (llvmlite ships with Numba)
 
 __all__ += ["ir"]
+
+# --- drivers of dual numbers: compiled with LLVM's SLP vectorizer ---------------
+# Numba turns the SLP (straight-line) vectorizer off for all code since 0.57
+# (numba#8852, after LLVM miscompilations).  A dual number's partials are a
+# tuple, so each operation is N independent scalar operations: exactly what
+# SLP packs into vector instructions.  The switch is read when a library's
+# module passes are built (numba.core.codegen), so it is set only while a
+# dualdiff driver compiles (the user's function is linked into the driver's
+# module and optimised there), under Numba's compiler lock; the user's own
+# code and every other Numba function keep Numba's default.
+# DUALDIFF_SLP_VECTORIZE=0 turns it off.
+import contextlib  # noqa: E402
+import os  # noqa: E402
+
+from numba.core import config as _config  # noqa: E402  (internal)
+from numba.core.compiler_lock import global_compiler_lock  # noqa: E402  (internal)
+from numba.core.registry import CPUDispatcher  # noqa: E402  (internal)
+
+SLP_VECTORIZE = os.environ.get("DUALDIFF_SLP_VECTORIZE", "1") != "0"
+
+
+@contextlib.contextmanager
+def vectorizing():
+    """Compiles in this block use LLVM's SLP vectorizer (see above), unless
+    DUALDIFF_SLP_VECTORIZE=0."""
+    if not SLP_VECTORIZE:
+        yield
+        return
+    with global_compiler_lock:
+        old = _config.SLP_VECTORIZE
+        _config.SLP_VECTORIZE = 1
+        try:
+            yield
+        finally:
+            _config.SLP_VECTORIZE = old
+
+
+class _VectorizingDispatcher(CPUDispatcher):
+    """A CPU dispatcher whose compiles run under :func:`vectorizing`."""
+
+    def compile(self, sig):
+        with vectorizing():
+            return super().compile(sig)
+
+
+def vectorizing_njit(func):
+    """``numba.njit(func)``, compiled with SLP vectorization (see above)
+    unless DUALDIFF_SLP_VECTORIZE=0."""
+    if not SLP_VECTORIZE:
+        return numba.njit(func)
+    return _VectorizingDispatcher(py_func=func, locals={}, targetoptions={"nopython": True,
+                                                                          "boundscheck": None})
+
+
+__all__ += ["vectorizing", "vectorizing_njit", "SLP_VECTORIZE"]

@@ -38,7 +38,7 @@ from ._nbtape import (
     HEADER_WORDS, NO_SECOND, OWN_ADDRESS_WORD, SECOND_WORD, VarArrayType, VarType, node_of,
     wrap_var_array,
 )
-from ._numba_compat import numba
+from ._numba_compat import numba, types
 from ._typeof import typeof_args
 from .forward import _first_line
 
@@ -401,10 +401,10 @@ class _HessianState:
         self.drivers = {}
         self.capacity = {}
         self.unsupported = {}
-        # n -> (driver, capacity, lanes) for f(x) without extra arguments,
-        # once a call has succeeded: for the per-call fast path of dd.hessian
+        # (n, argument types) -> (driver, capacity, lanes) once a call has
+        # succeeded: for the per-call fast path of dd.hessian
         self.fast = {}
-        self.fast_runs = {}  # n -> (that entry, the function fast_hessian made of it)
+        self.fast_runs = {}  # same key -> (that entry, the function fast_hessian made of it)
 
 
 def _state(target):
@@ -485,37 +485,39 @@ def value_gradient_and_hessian(target, x, args, seeds=_IDENTITY):
                     return None
         if state.capacity.get((key, n), 0) < count + 1:
             state.capacity[(key, n)] = count + 1
-        if not args and seeds.shape[0] == 0:
-            state.fast[n] = (driver, state.capacity[(key, n)], lanes)
+        if seeds.shape[0] == 0:
+            state.fast[(n, key)] = (driver, state.capacity[(key, n)], lanes)
         return value, grad, out
 
 
-def fast_hessian(target, n):
-    """A function ``x -> Hessian`` (or None when the tape overflows: then take
-    the full path, which grows it) for f without extra arguments at ``n``
-    inputs, through the driver of an earlier successful call; None if there
-    was none.  ``x`` must be a float64 vector of ``n`` elements, C-contiguous
-    and aligned: the driver's compiled entry point is called directly,
-    without Numba's type dispatch (0.2-0.3 us a call)."""
+def fast_hessian(target, n, argtypes=()):
+    """A function ``(x, args) -> Hessian`` (or None when the tape overflows:
+    then take the full path, which grows it) for f at ``n`` inputs and extra
+    arguments of the Numba types ``argtypes``, through the driver of an
+    earlier successful call; None if there was none.  ``x`` must be a float64
+    vector of ``n`` elements, C-contiguous and aligned, and ``args`` of those
+    types: the driver's compiled entry point is called directly, without
+    Numba's type dispatch (0.2-0.3 us a call)."""
     state = getattr(target, "tape_hessian_state", None)
-    entry = state.fast.get(n) if state is not None else None
+    key = (n, argtypes)
+    entry = state.fast.get(key) if state is not None else None
     if entry is None:
         return None
-    made = state.fast_runs.get(n)
+    made = state.fast_runs.get(key)
     if made is not None and made[0] == entry:
         return made[1]
     driver, capacity, lanes = entry
     signature = tuple(numba.typeof(a) for a in (np.empty(n), _NO_GRADIENT, np.empty((n, n)),
-                                                _IDENTITY, capacity, lanes, ()))
-    compiled = driver.overloads.get(signature)
+                                                _IDENTITY, capacity, lanes))
+    compiled = driver.overloads.get(signature + (types.BaseTuple.from_types(argtypes),))
     if compiled is None:
         return None
     call = compiled.entry_point
 
-    def hessian(x):
+    def hessian(x, args):
         hess = np.empty((n, n))
-        return hess if call(x, _NO_GRADIENT, hess, _IDENTITY, capacity, lanes, ())[1] == 0 \
+        return hess if call(x, _NO_GRADIENT, hess, _IDENTITY, capacity, lanes, args)[1] == 0 \
             else None
 
-    state.fast_runs[n] = (entry, hessian)
+    state.fast_runs[key] = (entry, hessian)
     return hessian

@@ -23,20 +23,24 @@ _CACHED_KINDS = frozenset("biufc")
 _typeof = numba.typeof
 
 
+# numpy's NPY_ARRAY_C_CONTIGUOUS, NPY_ARRAY_F_CONTIGUOUS and NPY_ARRAY_WRITEABLE
+# bits of ``ndarray.flags.num`` (one attribute read instead of three)
+_FLAG_BITS = 0x0001 | 0x0002 | 0x0400
+
+
 def _typeof_array(a):
-    dtype = a.dtype
-    if dtype.kind not in _CACHED_KINDS:
-        return _typeof(a)
-    flags = a.flags
-    key = (dtype, a.ndim, flags.c_contiguous, flags.f_contiguous, flags.writeable)
+    key = (a.dtype, a.ndim, a.flags.num & _FLAG_BITS)
     t = _CACHE.get(key)
     if t is None:
         t = _typeof(a)
-        if len(_CACHE) < _CACHE_LIMIT:
+        if a.dtype.kind in _CACHED_KINDS and len(_CACHE) < _CACHE_LIMIT:
             _CACHE[key] = t
     return t
 
 
 def typeof_args(args):
     """``tuple(numba.typeof(a) for a in args)``, cached for plain numeric arrays."""
-    return tuple(_typeof_array(a) if type(a) is np.ndarray else _typeof(a) for a in args)
+    if len(args) == 1:  # the common case, without a generator
+        a = args[0]
+        return (_typeof_array(a) if type(a) is np.ndarray else _typeof(a),)
+    return tuple([_typeof_array(a) if type(a) is np.ndarray else _typeof(a) for a in args])

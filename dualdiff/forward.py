@@ -25,7 +25,7 @@ import numpy as np
 from ._drivers import build_driver, describe_output, input_type
 from ._fallback import jit_helpers, pythonize
 from .arrays import explain_compile_failure
-from ._numba_compat import NumbaError, numba
+from ._numba_compat import NumbaError, numba, vectorizing
 from ._typeof import typeof_args
 from .dual import Dual, DualObjectArray
 from . import reverse as _reverse  # reverse mode; it imports this module back
@@ -227,7 +227,8 @@ def compiled_for(target, key, in_type, proto, build, args):
     signature = (in_type,) + argtypes
     try:
         dispatcher = target.get_dispatcher(len(args))
-        dispatcher.compile(signature)
+        with vectorizing():
+            dispatcher.compile(signature)
     except Exception as exc:  # any failure to compile: the Python path still works
         target.use_fallback(explain_compile_failure(exc) or _first_line(exc))
         return None

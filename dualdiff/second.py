@@ -41,10 +41,11 @@ import weakref
 import numpy as np
 
 from . import _tape_hessian
-from ._numba_compat import numba
+from ._numba_compat import NumbaError, numba, types
 from ._drivers import (
     build_hessian_driver, build_hvp_driver, build_sweep2_driver, second_input_type,
 )
+from ._typeof import typeof_args
 from .dual import Dual
 from .forward import (
     _FLOAT64, _MODES, _TAGS, _as_scalar, _as_vector, _check_args, _check_callable,
@@ -57,31 +58,30 @@ __all__ = ["hessian", "value_gradient_and_hessian", "hvp", "vhv", "second_deriva
 
 #: ``mode="auto"`` takes the second-order tape (forward over reverse) for
 #: Hessians and HVPs of at least this many inputs, hyper-duals below.
-#: Measured (issue 4, 2 shared cores, dd.hessian per call through its fast
-#: path, medians of interleaved batches in one run; forward / tape, us):
-#: Rosenbrock 2.9 / 2.8 (n = 10), 3.4 / 3.2 (12), 4.6 / 3.4 (13), 5.1 / 3.7
-#: (15), 6.9 / 4.0 (16); log-sum-exp of a 20 x n matrix (extra argument A):
-#: 30 / 40 (12), 36.8 / 36.9 (13), 40 / 43 (15), 57 / 55 (16), 86 / 66 (20).
-#: Hyper-duals take k (k + 1) / 2 sweeps for k blocks of 3 inputs, so their
-#: cost jumps at n = 13 (10 to 15 sweeps), where the tape draws level on the
-#: dense log-sum-exp and is 1.3x faster on Rosenbrock.  The tape's first
-#: call (f compiled for tape numbers and a small driver) is 1.4-1.6 s of
-#: CPU in a fresh process, the hyper-duals' 1.2-1.4 s.
-AUTO_TAPE_MIN_INPUTS = 13
+#: Hyper-duals take k (k + 1) / 2 sweeps for k blocks of at most
+#: :data:`MAX_AUTO_HESSIAN_CHUNK` inputs: 6 up to n = 12, 10 up to 16, 15 up
+#: to 20, 21 from 21 on.  Measured (session 5, 2 shared cores, SLP-vectorized
+#: drivers, dd.hessian per call through its fast path, medians of 7 batches
+#: in one run; forward / tape, us): Rosenbrock 2.0 / 2.5 (n = 10), 3.6 / 3.6
+#: (16), 4.9 / 4.2 (17), 5.5 / 4.2 (20), 7.5 / 4.4 (21); log-sum-exp of a 20 x
+#: n matrix (extra argument A) 8.0 / 17.9 (10), 16.9 / 31.4 (16), 26.3 / 33.3
+#: (17), 29.8 / 41.5 (20), 42.7 / 44.7 (21), 48.3 / 52.5 (24).  From 17 to 20
+#: either choice costs one of the two up to 1.4x; from 21 on the tape is
+#: never slower.  (Before the drivers were vectorized the crossing was at 13.)
+AUTO_TAPE_MIN_INPUTS = 21
 
 #: Largest block (inputs per lane group) chosen automatically for Hessians.
 #: An element holds (N + 1)^2 floats, so the generated code, and the compile
 #: time, grow with N^2, while the work is ~n^2 / 2 function costs whatever N
 #: (k (k + 1) / 2 sweeps for k = n / N blocks, each ~N^2 times the function).
-#: Measured (issue 4; Numba 0.68, 2 shared cores, process CPU seconds of the
-#: first dd.hessian(rosenbrock) call in a fresh process after import):
-#: before the lean drivers N = 4: 2.6 s (N = 8: 8-13 s); with them N = 3:
-#: 1.4-1.45 s, N = 4: 1.5 s; N = 10 costs 2.4 s more than N = 3 for
-#: log-sum-exp (warm process: 4.25 s against 1.87 s).  Steady
-#: state (thread CPU per call) hardly depends on N: n = 10 Rosenbrock 6.4-6.7
-#: us for N = 3, 5, 10; log-sum-exp (20 x 10) 25, 21, 26 us; n = 50
-#: Rosenbrock N = 2: 149 us, 3: 126, 4: 122, 5: 110.  So the smaller block.
-MAX_AUTO_HESSIAN_CHUNK = 3
+#: Measured (Numba 0.68, 2 shared cores, process CPU seconds of the first
+#: dd.hessian call in a fresh process; issue 4, session 5, SLP-vectorized
+#: drivers): log-sum-exp (20 x 10) N = 3: 1.6-1.9 s, N = 4: 1.9-2.0 s,
+#: N = 5: 2.2-2.4 s; Rosenbrock 1.25, 1.35-1.4, 1.55-1.6 s.  Steady state of
+#: the compiled driver (n = 10, us): log-sum-exp 7.5, 6.8, 5.1; Rosenbrock
+#: 1.8, 1.3, 1.3.  N = 4 is the largest block whose first call stays near
+#: the 2 s budget.
+MAX_AUTO_HESSIAN_CHUNK = 4
 
 
 # ===========================================================================
@@ -96,7 +96,7 @@ def choose_hessian_chunk(n, chunk=None):
     --------
     >>> from dualdiff.second import choose_hessian_chunk
     >>> choose_hessian_chunk(2), choose_hessian_chunk(10), choose_hessian_chunk(50)
-    (2, 3, 3)
+    (2, 4, 4)
     """
     if chunk is not None:
         return choose_chunk(n, chunk)
@@ -364,24 +364,23 @@ def hessian(f, x=None, args=(), chunk=None, mode="auto"):
     """
     if x is None:
         return _curry(hessian, f, args, chunk=chunk, mode=mode)
-    if not args and chunk is None and type(x) is np.ndarray:
-        # per-call fast path: f(x) whose Hessian at this size already worked
-        entry = _fast_hessians.get(id(f))
-        if entry is not None and x.dtype is _FLOAT64 and x.ndim == 1:
-            n = x.shape[0]
-            run = entry[1].get((_takes_tape(mode, n), n))
-            if run is not None and entry[0]() is f and mode in _MODES:
-                flags = x.flags
-                if flags.c_contiguous and flags.aligned \
-                        and not (entry[2] and _holds_duals(f, args)):
-                    hess = run(x)
-                    if hess is not None:
-                        return hess
-        hess = value_gradient_and_hessian(f, x, args=args, chunk=chunk, mode=mode)[2]
-        if hess.ndim == 2:
-            _remember_fast_hessian(f, hess.shape[0], _takes_tape(mode, hess.shape[0]))
-        return hess
-    return value_gradient_and_hessian(f, x, args=args, chunk=chunk, mode=mode)[2]
+    entry = _fast_hessians.get(id(f))
+    if entry is not None and chunk is None and type(x) is np.ndarray and x.ndim == 1 \
+            and x.dtype is _FLOAT64 and x.flags.num & _C_ALIGNED == _C_ALIGNED \
+            and type(args) is tuple and mode in _MODES:
+        # per-call fast path: f whose Hessian at this size and with arguments
+        # of these types already worked
+        n = x.shape[0]
+        tape = mode == "reverse" or (mode == "auto" and n >= AUTO_TAPE_MIN_INPUTS)
+        found = entry[1].get((tape, n, _argtypes_key(args)))
+        if found is not None and entry[0]() is f and not (entry[2] and _holds_duals(f, ())):
+            hess = found[0](x, args)
+            if hess is not None:
+                return hess
+    hess = value_gradient_and_hessian(f, x, args=args, chunk=chunk, mode=mode)[2]
+    if hess.ndim == 2 and chunk is None:
+        _remember_fast_hessian(f, hess.shape[0], _takes_tape(mode, hess.shape[0]), args)
+    return hess
 
 
 def _takes_tape(mode, n):
@@ -389,28 +388,62 @@ def _takes_tape(mode, n):
     return mode == "reverse" or (mode == "auto" and n >= AUTO_TAPE_MIN_INPUTS)
 
 
-# id(f) -> (weak reference to f, {(tape?, n): x -> H}, whether f has a
-# closure, which may come to hold Python duals): the per-call fast path of
-# hessian(f, x) for f without extra arguments, once the full path has worked
-# for f at that size.  The full path's checks and buffers cost more than the
-# compiled work at n = 10 (issue 4, Rosenbrock: 0.7 us of 3.7 for the tape,
-# about 4.5 us of 6.5 for hyper-duals); the fast path calls the compiled
-# driver's entry point directly (no type dispatch) with buffers it reuses.
+# id(f) -> (weak reference to f, {(tape?, n, ids of the argument types):
+# ((x, args) -> H, the argument types)}, whether f has a closure, which may
+# come to hold Python duals): the
+# per-call fast path of hessian(f, x, args), once the full path has worked
+# for f at that size and with arguments of those types.  The full path's
+# checks and buffers cost more than the compiled work at n = 10 (issue 4,
+# Rosenbrock: 0.7 us of 3.7 for the tape, about 4.5 us of 6.5 for
+# hyper-duals); the fast path calls the compiled driver's entry point
+# directly (no type dispatch) with buffers it reuses.  Arguments that hold
+# Python duals have other Numba types (or none), so they never match a key.
 _fast_hessians = {}
+# numpy's NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED bits of ndarray.flags.num
+_C_ALIGNED = 0x0001 | 0x0100
 
 
-def _remember_fast_hessian(f, n, tape):
+def _argtypes(args):
+    """The Numba types of ``args`` (a tuple), or None if one has none."""
+    if not args:
+        return ()
+    try:
+        return typeof_args(args)
+    except (ValueError, TypeError, NumbaError):
+        return None
+
+
+def _argtypes_key(args):
+    """The ids of the Numba types of ``args`` (None if one has none).  Numba
+    interns its types and a fast-path entry keeps its types alive, so equal
+    ids mean the same types; hashing the types themselves costs 0.25 us
+    each (their hash is not cached)."""
+    if not args:
+        return ()
+    try:
+        if len(args) == 1:
+            return (id(typeof_args(args)[0]),)
+        return tuple([id(t) for t in typeof_args(args)])
+    except (ValueError, TypeError, NumbaError):
+        return None
+
+
+def _remember_fast_hessian(f, n, tape, args):
+    argtypes = _argtypes(args)
+    if argtypes is None:
+        return
     key = id(f)
     entry = _fast_hessians.get(key)
-    if entry is not None and entry[0]() is f and not tape and (tape, n) in entry[1]:
+    key_of_types = tuple([id(t) for t in argtypes])
+    if entry is not None and entry[0]() is f and not tape and (tape, n, key_of_types) in entry[1]:
         return  # a forward driver does not change
     target = _target(f)
     if tape:
-        run = _tape_hessian.fast_hessian(target, n)
+        run = _tape_hessian.fast_hessian(target, n, argtypes)
     else:
         driver = target.drivers.get(("second", "hessian", choose_hessian_chunk(n),
-                                     choose_hessian_chunk(n), ()))
-        run = _forward_fast_hessian(driver, n) if driver is not None else None
+                                     choose_hessian_chunk(n), argtypes))
+        run = _forward_fast_hessian(driver, n, argtypes) if driver is not None else None
     if run is None:
         return
     if entry is None or entry[0]() is not f:
@@ -420,7 +453,7 @@ def _remember_fast_hessian(f, n, tape):
             return
         closure = getattr(getattr(f, "py_func", f), "__closure__", None) is not None
         entry = _fast_hessians[key] = (ref, {}, closure)
-    entry[1][(tape, n)] = run
+    entry[1][(tape, n, key_of_types)] = (run, argtypes)
 
 
 def _forget_fast_hessian(key, ref):
@@ -429,30 +462,31 @@ def _forget_fast_hessian(key, ref):
         del _fast_hessians[key]
 
 
-def _forward_fast_hessian(driver, n):
-    """``x -> H`` through the lean hyper-dual driver (``_HESSIAN_SCALAR``), or
-    None for the general one.  Buffers are taken from a pool and put back
-    after a successful call, so concurrent calls never share one."""
+def _forward_fast_hessian(driver, n, argtypes):
+    """``(x, args) -> H`` through the lean hyper-dual driver
+    (``_HESSIAN_SCALAR``), or None for the general one.  Buffers are taken
+    from a pool and put back after a successful call, so concurrent calls
+    never share one."""
     lean = getattr(driver, "lean", None)
     if lean is None:
         return None
     compiled, width = lean
     signature = tuple(numba.typeof(a) for a in (
         np.empty(n), np.empty((n, width)), np.empty((1, width)), np.empty(n),
-        np.empty((n, n)), ()))
+        np.empty((n, n)))) + (types.BaseTuple.from_types(argtypes),)
     overload = compiled.overloads.get(signature)
     if overload is None:
         return None
     call = overload.entry_point
     pool = []
 
-    def hessian(x):
+    def hessian(x, args):
         try:
             data, flat, grad = pool.pop()
         except IndexError:
             data, flat, grad = np.empty((n, width)), np.empty((1, width)), np.empty(n)
         hess = np.empty((n, n))
-        call(x, data, flat, grad, hess, ())
+        call(x, data, flat, grad, hess, args)
         pool.append((data, flat, grad))
         return hess
 

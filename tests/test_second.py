@@ -3,7 +3,7 @@ mpmath, the Python fallback, jacobian-of-gradient and SciPy's optimizers.
 
 Compiles are the cost here (each (function, block size) pair compiles once),
 so the problems are module-level and their sizes chosen to share block sizes:
-n = 2 and 4 use blocks of 2, n = 7..50 blocks of 3 (MAX_AUTO_HESSIAN_CHUNK).
+n = 2 uses blocks of 2, n = 4..50 blocks of 4 (MAX_AUTO_HESSIAN_CHUNK).
 """
 
 import math
@@ -151,7 +151,7 @@ def test_mixed_elementary_functions_against_mpmath(mixed_reference, mode):
 
 
 def test_blocks_that_do_not_divide_n_and_explicit_chunks():
-    # n = 7 with blocks of 3: three blocks, the last one partial
+    # n = 7 with blocks of 3 (chunk=3): three blocks, the last one partial
     x = RNG.uniform(-2, 2, 7)
     H = dd.hessian(rosenbrock, x, chunk=3)
     assert_close(H, rosenbrock_hessian(x))

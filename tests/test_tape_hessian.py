@@ -329,6 +329,37 @@ def test_the_fast_paths_agree_with_the_full_path_and_guard_their_input(mode, n):
     assert_close(dd.hessian(rosenbrock, y, mode=mode), rosenbrock_hessian(y))
 
 
+@pytest.mark.parametrize("mode, n", [("forward", 7), ("reverse", 7), ("auto", 20)])
+def test_the_fast_paths_take_extra_arguments_by_their_types(mode, n):
+    A = RNG.standard_normal((n, n))
+    x = RNG.uniform(-2, 2, n)
+
+    def expected(A):
+        return 0.5 * (A + A.T) + np.diag(3.0 * x ** 2)
+
+    first = dd.hessian(quadratic_plus_quartic, x, args=(A,), mode=mode)
+    assert_close(first, expected(A))
+    again = dd.hessian(quadratic_plus_quartic, x, args=(A,), mode=mode)  # the fast path
+    np.testing.assert_array_equal(again, first)
+    remembered = dd.second._fast_hessians[id(quadratic_plus_quartic)][1]
+    assert any(key[1] == n and len(key[2]) == 1 for key in remembered)
+    # the arguments are read on every call, never remembered
+    B = A.copy()
+    B[0, 1] += 3.0
+    B_kept = B.copy()
+    assert_close(dd.hessian(quadratic_plus_quartic, x, args=(B,), mode=mode), expected(B))
+    # other array types (Fortran order, read-only) are other drivers, each right
+    fortran = np.asfortranarray(B)
+    read_only = B.copy()
+    read_only.flags.writeable = False
+    for other in (fortran, read_only, fortran, read_only):
+        assert_close(dd.hessian(quadratic_plus_quartic, x, args=(other,), mode=mode),
+                     expected(B))
+    np.testing.assert_array_equal(B, B_kept)
+    with pytest.raises(TypeError, match="args must be a tuple"):
+        dd.hessian(quadratic_plus_quartic, x, args=A, mode=mode)
+
+
 def test_concurrent_hessians_are_each_right():
     from concurrent.futures import ThreadPoolExecutor
     from test_second import rosenbrock_hessian

@@ -15,7 +15,13 @@ partials c1, c2) and the result again has two terms.  A Rosenbrock term
 thus costs one node instead of eight.  Storing a Var into a VarArray and
 returning it materialise it the same way (:func:`node_of`).  A Hessian tape
 (second partials wanted) records every operation as its own node instead,
-as the second partials belong to single operations.
+as the second partials belong to single operations; so does a gradient's
+exact rerun: a coefficient that became nan (``0 * inf`` at a kink) is
+caught when its form is written (flag 8), and the driver records again one
+node per operation, where the sweep skips zero partials (a zero factor wins
+over inf, as in forward mode).  Which of the two ways a tape records is the
+low bit of the Var's ``tape`` value (:data:`PER_OPERATION`), tested by every
+operation without a memory access.
 
 Tape layout (allocated per call by the driver, see :mod:`dualdiff.reverse`)::
 
@@ -29,7 +35,8 @@ Tape layout (allocated per call by the driver, see :mod:`dualdiff.reverse`)::
 
 so one node is 32 bytes (56 with second partials).  Flags: 1 the nodes
 overflowed, 2 the blob overflowed, 4 an operation has no second partials (a
-rule without ``d2``; only set when second partials are wanted).  Node ids
+rule without ``d2``; only set when second partials are wanted), 8 a
+preaccumulated form had a nan coefficient.  Node ids
 ``0 .. n-1`` are the inputs (never written); the driver starts ``count`` at
 ``n``.  When the tape is full
 the operation sets an overflow flag and returns a constant: the driver sees
@@ -57,7 +64,8 @@ from ._numba_compat import (
 )
 
 __all__ = ["VarType", "var_type", "VarArrayType", "wrap_var_array", "make_var", "node_of",
-           "settle", "NODE_BYTES", "HEADER_WORDS", "OWN_ADDRESS_WORD", "SECOND_WORD", "NO_SECOND"]
+           "settle", "NODE_BYTES", "HEADER_WORDS", "OWN_ADDRESS_WORD", "SECOND_WORD", "NO_SECOND",
+           "FORM_NAN", "PER_OPERATION", "header_pointer"]
 
 #: Bytes of tape per node (two parent ids, two local partials).
 NODE_BYTES = 32
@@ -68,6 +76,13 @@ OWN_ADDRESS_WORD = 7
 SECOND_WORD = 8
 #: Flag: an operation could not record its second partials.
 NO_SECOND = 4
+#: Flag: a preaccumulated form had a nan coefficient (see ``_push_form``).
+FORM_NAN = 8
+#: Bit of a Var's ``tape`` value (the header address, 8-byte aligned, so its
+#: low bits are free): the tape records one node per operation with second
+#: partials (see the layout above).  A bit of the value, not a header word,
+#: because every operation tests it.
+PER_OPERATION = 1
 _IEEE = {"error_model": "numpy", "forceinline": True}
 _jitable = register_jitable(**_IEEE)
 _REALS = (types.Integer, types.Float, types.Boolean)
@@ -167,6 +182,13 @@ for _from in _REALS:
 # 2. Recording: one node through the raw tape pointer
 # ===========================================================================
 
+def header_pointer(builder, tape):
+    """The tape header as an ``i64*``: the tape value with its mode bit
+    (:data:`PER_OPERATION`) cleared."""
+    i64 = ir.IntType(64)
+    return builder.inttoptr(builder.and_(tape, i64(~PER_OPERATION)), i64.as_pointer())
+
+
 @intrinsic
 def _push(typingctx, tape, i, j, a, b):
     """Append node (i, j, a, b); return its id, or -1 (and flag) when full."""
@@ -175,7 +197,7 @@ def _push(typingctx, tape, i, j, a, b):
     def codegen(context, builder, sig, args):
         tape, i, j, a, b = args
         i64 = ir.IntType(64)
-        header = builder.inttoptr(tape, i64.as_pointer())
+        header = header_pointer(builder, tape)
         count = builder.load(header)
         capacity = builder.load(builder.gep(header, [i64(1)]))
         fits = builder.icmp_signed("<", count, capacity)
@@ -199,12 +221,12 @@ def _push(typingctx, tape, i, j, a, b):
 
 @intrinsic
 def _wants_second(typingctx, tape):
-    """Whether this tape records second partials (a Hessian tape)."""
+    """Whether this tape records one node per operation, with its second
+    partials (a Hessian tape, or a gradient's exact rerun): the tape value's
+    mode bit, so the test costs no memory access."""
     def codegen(context, builder, sig, args):
         i64 = ir.IntType(64)
-        header = builder.inttoptr(args[0], i64.as_pointer())
-        second = builder.load(builder.gep(header, [i64(SECOND_WORD)]))
-        return builder.icmp_signed("!=", second, i64(0))
+        return builder.icmp_signed("!=", builder.and_(args[0], i64(PER_OPERATION)), i64(0))
     return types.boolean(types.intp), codegen
 
 
@@ -216,7 +238,7 @@ def _put_second(typingctx, tape, k, aa, ab, bb):
     def codegen(context, builder, sig, args):
         tape, k, aa, ab, bb = args
         i64, f64 = ir.IntType(64), ir.DoubleType()
-        header = builder.inttoptr(tape, i64.as_pointer())
+        header = header_pointer(builder, tape)
         second = builder.inttoptr(builder.load(builder.gep(header, [i64(SECOND_WORD)])),
                                   f64.as_pointer())
         base = builder.gep(second, [builder.mul(k, i64(3))])
@@ -229,14 +251,31 @@ def _put_second(typingctx, tape, k, aa, ab, bb):
 
 
 @intrinsic
-def _flag_no_second(typingctx, tape):
+def _set_flag(typingctx, tape, bit):
+    """Or ``bit`` into the header's flags."""
     def codegen(context, builder, sig, args):
         i64 = ir.IntType(64)
-        header = builder.inttoptr(args[0], i64.as_pointer())
+        header = header_pointer(builder, args[0])
         flags = builder.gep(header, [i64(2)])
-        builder.store(builder.or_(builder.load(flags), i64(NO_SECOND)), flags)
+        bit = context.cast(builder, args[1], sig.args[1], types.int64)
+        builder.store(builder.or_(builder.load(flags), bit), flags)
         return context.get_dummy_value()
-    return types.none(types.intp), codegen
+    return types.none(types.intp, bit), codegen
+
+
+@_jitable
+def _flag_no_second(tape):
+    _set_flag(tape, NO_SECOND)
+
+
+@_jitable
+def _push_form(tape, i, j, a, b):
+    """:func:`_push` for a preaccumulated form, flagging a nan coefficient
+    (:data:`FORM_NAN`): the driver then records again, one node per
+    operation, so that a zero factor wins over inf as in the sweep."""
+    if (a != a) | (b != b):
+        _set_flag(tape, FORM_NAN)
+    return _push(tape, i, j, a, b)
 
 
 @_jitable
@@ -257,25 +296,14 @@ def _const(v):
 
 
 @_jitable
-def _times(c, d):
-    """``c * d``, where a zero factor wins over inf and nan: the backward
-    sweep skips a zero partial, so preaccumulating must too (a kink's
-    ``0 * inf`` stays a zero derivative)."""
-    p = c * d
-    if p != p and (c == 0.0 or d == 0.0):  # nan: 0 * inf, or a nan factor
-        return 0.0
-    return p
-
-
-@_jitable
 def node_of(v):
     """The tape node of ``v`` (-1 for a constant), writing its two-term form
     as a node first if it has not got one."""
     if v.i2 < 0:
         if v.i1 < 0 or v.c1 == 1.0:
             return v.i1
-        return _push(v.tape, v.i1, -1, v.c1, 0.0)
-    return _push(v.tape, v.i1, v.i2, v.c1, v.c2)
+        return _push_form(v.tape, v.i1, -1, v.c1, 0.0)
+    return _push_form(v.tape, v.i1, v.i2, v.c1, v.c2)
 
 
 @_jitable
@@ -292,10 +320,8 @@ def _record1(v, a, da):
         return _const(v)
     if _wants_second(a.tape):  # a Hessian tape: one node per operation
         return make_var(v, _push(a.tape, node_of(a), -1, da, 0.0), a.tape)
-    c1, c2 = a.c1 * da, a.c2 * da
-    if (c1 != c1) | (c2 != c2):  # nan: redo with zeros winning (rare)
-        c1, c2 = _times(a.c1, da), _times(a.c2, da)
-    return _form(v, a.tape, a.i1, c1, a.i2, c2)
+    # a nan coefficient (0 * inf) is caught when the form is written
+    return _form(v, a.tape, a.i1, a.c1 * da, a.i2, a.c2 * da)
 
 
 @_jitable
@@ -323,9 +349,6 @@ def _record2(v, a, da, b, db):
     if _wants_second(tape):
         return make_var(v, _push(tape, node_of(a), node_of(b), da, db), tape)
     c1, c2, e1, e2 = a.c1 * da, a.c2 * da, b.c1 * db, b.c2 * db
-    if (c1 != c1) | (c2 != c2) | (e1 != e1) | (e2 != e2):  # rare: see _times
-        c1, c2 = _times(a.c1, da), _times(a.c2, da)
-        e1, e2 = _times(b.c1, db), _times(b.c2, db)
     i1, i2 = a.i1, a.i2
     # fold b's terms on the nodes a already has (i1 >= 0 here)
     j1, c1, c2 = _fold(b.i1, e1, i1, c1, i2, c2)
@@ -338,14 +361,14 @@ def _record2(v, a, da, b, db):
         if j2 < 0:  # one node each
             return _form(v, tape, i1, c1, j1, e1)
         # a has one node, b two new ones: b's form becomes a node
-        k = _push(tape, j1, j2, e1, e2)
+        k = _push_form(tape, j1, j2, e1, e2)
         return _form(v, tape, i1, c1, k, 1.0) if k >= 0 else _const(v)
-    k = _push(tape, i1, i2, c1, c2)  # a's two nodes become one
+    k = _push_form(tape, i1, i2, c1, c2)  # a's two nodes become one
     if k < 0:
         return _const(v)
     if j2 < 0:
         return _form(v, tape, k, 1.0, j1, e1)
-    k2 = _push(tape, j1, j2, e1, e2)
+    k2 = _push_form(tape, j1, j2, e1, e2)
     return _form(v, tape, k, 1.0, k2, 1.0) if k2 >= 0 else _const(v)
 
 

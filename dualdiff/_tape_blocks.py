@@ -31,7 +31,7 @@ import numpy as np
 
 from . import rules
 from ._nbdual import _pow_base_derivative, _pow_exponent_derivative
-from ._nbtape import VarArrayType, VarType, make_var, settle, wrap_var_array
+from ._nbtape import VarArrayType, VarType, header_pointer, make_var, settle, wrap_var_array
 from ._numba_compat import (
     TypingError, intrinsic, ir, numba, overload, overload_method, register_jitable, types,
 )
@@ -54,7 +54,7 @@ def _word(typingctx, tape, k):
     """Header word k."""
     def codegen(context, builder, sig, args):
         i64 = ir.IntType(64)
-        header = builder.inttoptr(args[0], i64.as_pointer())
+        header = header_pointer(builder, args[0])
         return builder.load(builder.gep(header, [context.cast(builder, args[1], sig.args[1],
                                                                types.int64)]))
     return types.int64(types.intp, k), codegen
@@ -64,7 +64,7 @@ def _word(typingctx, tape, k):
 def _set_word(typingctx, tape, k, value):
     def codegen(context, builder, sig, args):
         i64 = ir.IntType(64)
-        header = builder.inttoptr(args[0], i64.as_pointer())
+        header = header_pointer(builder, args[0])
         k = context.cast(builder, args[1], sig.args[1], types.int64)
         v = context.cast(builder, args[2], sig.args[2], types.int64)
         builder.store(v, builder.gep(header, [k]))
@@ -907,7 +907,7 @@ def backward(links, blob, count, n, out_ids, seeds):
     """
     partials = links.view(np.float64)
     k_rows = seeds.shape[0]
-    out = np.empty((k_rows, n))
+    out = np.empty((k_rows if k_rows > 1 else 0, n))
     adj = np.empty(count)
     for r in range(k_rows):
         adj[:] = 0.0
@@ -932,7 +932,9 @@ def backward(links, blob, count, n, out_ids, seeds):
                     if i == k - 1:
                         # ``=``, not ``+= (0.0)``: IEEE keeps the add of 0.0
                         # (for -0.0), which would lengthen the dependent chain
-                        extra = a * g
+                        # a select, not a branch: preaccumulation makes
+                        # most chain partials exactly 1
+                        extra = g if a == 1.0 else a * g
                     else:
                         adj[i] += a * g
                 j = links[k, 1]
@@ -946,5 +948,7 @@ def backward(links, blob, count, n, out_ids, seeds):
             k -= 1
         if n > 0:
             adj[n - 1] += extra
+        if k_rows == 1:  # a gradient: no copy
+            return adj[:n].reshape((1, n))
         out[r, :] = adj[:n]
     return out

@@ -35,7 +35,8 @@ import numpy as np
 
 from . import reverse
 from ._nbtape import (
-    HEADER_WORDS, NO_SECOND, OWN_ADDRESS_WORD, SECOND_WORD, VarArrayType, VarType, node_of,
+    HEADER_WORDS, NO_SECOND, OWN_ADDRESS_WORD, PER_OPERATION, SECOND_WORD, VarArrayType, VarType,
+    node_of,
     wrap_var_array,
 )
 from ._numba_compat import numba, types
@@ -362,7 +363,7 @@ def driver(x, grad, out, seeds, capacity, lanes, args):
     header[4] = values.ctypes.data  # no blob (capacity 0): a block node sets flag 2
     header[{OWN_ADDRESS_WORD}] = header.ctypes.data
     header[{SECOND_WORD}] = second.ctypes.data
-    y = f(wrap_var_array(values, ids, header[{OWN_ADDRESS_WORD}]), *args)
+    y = f(wrap_var_array(values, ids, header[{OWN_ADDRESS_WORD}] | {PER_OPERATION}), *args)
     {{output}}
     flags = header[2]
     if flags == 0:

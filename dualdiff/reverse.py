@@ -41,8 +41,8 @@ import threading
 import numpy as np
 
 from ._nbtape import (
-    HEADER_WORDS, NODE_BYTES, OWN_ADDRESS_WORD, VarArrayType, VarType, make_var, node_of,
-    var_type, wrap_var_array,
+    FORM_NAN, HEADER_WORDS, NODE_BYTES, OWN_ADDRESS_WORD, PER_OPERATION, SECOND_WORD,
+    VarArrayType, VarType, make_var, node_of, var_type, wrap_var_array,
 )
 # the sweep lives beside the block runner it calls: Numba's cache of a
 # function is only checked against its own file
@@ -58,11 +58,12 @@ __all__ = ["set_tape_limit", "get_tape_limit", "tape_size", "NODE_BYTES",
 #: ``mode="auto"`` uses reverse mode for a gradient (and a vjp) when x has at
 #: least this many elements.  Measured with ``python -m benchmarks reverse
 #: --quick`` (Rosenbrock and a quadratic chain, thread CPU time, 2-core
-#: machine, after preaccumulation and the one-call gradient driver),
-#: forward/reverse in us: Rosenbrock 7.4/8.6 (n = 32), 5.9/5.4 (48), 7.7/5.6
-#: (64); chain 7.2/8.5 (32), 7.6/7.9 (48), 9.9/8.2 (64).  Reverse costs a
-#: near-constant 5-8 us up to n ~ 250 (Python and tape set-up); forward pays
-#: n/8 sweeps.  Structured parameters always use reverse mode.
+#: machine; session 5: SLP-vectorized forward drivers, preaccumulated tape),
+#: forward/reverse in us: Rosenbrock 4.4/4.8 (n = 48), 5.1/4.9 (64), 5.9/4.9
+#: (80); chain 4.1/4.6 (48), 4.7/4.7 (64), 5.2/4.8 (80).  Reverse costs a
+#: near-constant 4.5-6 us up to n ~ 250 (Python and tape set-up); forward pays
+#: n/8 sweeps.  Auto was at worst 1.02x the better mode.  Structured
+#: parameters always use reverse mode.
 AUTO_REVERSE_MIN_INPUTS = 56
 #: First tape capacity (nodes) for a function never seen before, per input.
 _INITIAL_NODES_PER_INPUT = 16
@@ -70,6 +71,11 @@ _MIN_CAPACITY = 1024
 
 _limit = {"bytes": 4 * 2 ** 30}
 _ONE = np.ones((1, 1))
+# flags after which the driver records again: nodes (1) or blob (2) full, a
+# nan coefficient in a preaccumulated form (FORM_NAN); the "no second
+# partials" flag (4) of the exact rerun means nothing to a gradient
+_RERUN_FLAGS = 1 | 2 | FORM_NAN
+_NOT_EXACT = np.empty((0, 3))  # a normal recording: no second-partials buffer
 _REALS = (types.Integer, types.Float, types.Boolean)
 
 
@@ -219,7 +225,7 @@ def _driver_source(layout, gradient):
     a number) sweep the tape in the same call and return
     ``(header, value, gradient)``, which saves a second call and the boxing
     of the tape (about 5 us a call)."""
-    lines = ["def driver(x, capacity, blob_words, args):",
+    lines = ["def driver(x, capacity, blob_words, second, args):",
              "    n = x.shape[0]",
              f"    header = np.zeros({HEADER_WORDS}, np.int64)",
              "    links = np.empty((capacity, 4), np.int64)",
@@ -231,7 +237,10 @@ def _driver_source(layout, gradient):
              "    header[5] = blob_words",
              f"    header[{OWN_ADDRESS_WORD}] = header.ctypes.data",
              f"    tape = header[{OWN_ADDRESS_WORD}]",
-             "    values = x.copy()",
+             "    if second.shape[0] > 0:  # the exact rerun: one node per operation",
+             f"        header[{SECOND_WORD}] = second.ctypes.data",
+             f"        tape |= {PER_OPERATION}",
+             "    values = x.copy()  # f may write into its input",
              "    index = np.arange(n)"]
     if layout is None:
         lines.append("    xs = wrap_var_array(values, index, tape)")
@@ -252,7 +261,7 @@ def _driver_source(layout, gradient):
     lines.append("    y = f(xs, *args)")
     if gradient:
         lines += ["    value, node = _scalar_output(y)",
-                  "    if header[2] != 0:",
+                  f"    if header[2] & {_RERUN_FLAGS} != 0:",
                   "        return header, value, np.zeros(n)",
                   "    out_ids = np.full(1, node, np.int64)",
                   "    grad = backward(links, blob, header[0], n, out_ids, np.ones((1, 1)))",
@@ -360,7 +369,12 @@ def _run(target, driver, x, args, key):
 
     The sizes that fitted are remembered per (function, input layout), so a
     steady-state call records once.  Growth doubles what overflowed (nodes
-    or block records), up to the tape limit.
+    or block records), up to the tape limit.  A nan coefficient in a
+    preaccumulated form (``0 * inf`` at a kink, or a genuine nan) makes the
+    driver record again with one node per operation (the tape's Hessian
+    layout, whose second partials are not used here): there the backward
+    sweep skips zero partials, so a zero factor wins over inf exactly as in
+    forward mode.
     """
     state = _state(target)
     n = len(x)
@@ -369,22 +383,31 @@ def _run(target, driver, x, args, key):
         max(_MIN_CAPACITY, _INITIAL_NODES_PER_INPUT * n + 1), _MIN_CAPACITY)
     limit = get_tape_limit()
     at_limit = False
+    second = _NOT_EXACT
     while True:
         if capacity * NODE_BYTES + blob_words * 8 >= limit:  # use what the limit allows
             at_limit = True
             blob_words = min(blob_words, max(_MIN_CAPACITY, limit // 16))
             capacity = max(n + 1, (limit - blob_words * 8) // NODE_BYTES)
-        result = driver(x, capacity, blob_words, args)
+        if second is not _NOT_EXACT and second.shape[0] != capacity:
+            second = np.empty((capacity, 3))
+        result = driver(x, capacity, blob_words, second, args)
         header = result[0]
-        if header[2] == 0:
+        flags = header[2] & _RERUN_FLAGS
+        if flags == 0:
             break
+        if flags & FORM_NAN and second is _NOT_EXACT:
+            second = np.empty((capacity, 3))  # the exact rerun (rare: see above)
+            continue
         if at_limit:
             raise _limit_error(target.f, capacity * NODE_BYTES + blob_words * 8,
                                int(header[0]) - n)
-        if header[2] & 1:
+        if flags & 1:
             capacity *= 2
-        if header[2] & 2:
+        if flags & 2:
             blob_words *= 2
+    if second is not _NOT_EXACT:
+        return result  # sizes of a tape with one node per operation: not remembered
     needed = (int(header[0]) + 1, max(int(header[6]), 1))
     if remembered is None or needed[0] > remembered[0] or needed[1] > remembered[1]:
         with state.lock:

@@ -523,6 +523,49 @@ def test_zero_factor_wins_over_an_infinite_partial():
     assert np.isnan(reverse_gradient(zero_times_infinite_partial, np.array([-1.0, 1.0]))[0])
 
 
+def kink_after_a_long_sum(x):
+    s = 0.0
+    for i in range(len(x) - 1):
+        s += x[i] * x[i + 1]
+    return s + 0.0 * math.sqrt(x[0])
+
+
+def kinks_in_two_outputs(x):
+    return 0.0 * math.sqrt(x[0]) + x[1], x[0] * math.sqrt(x[1])
+
+
+def test_a_nan_coefficient_records_again_one_node_per_operation():
+    # 0 * sqrt'(0) is nan in a preaccumulated form; the driver then records
+    # again without preaccumulation, where the sweep skips the zero partial
+    n = 3000
+    x = np.linspace(1.0, 2.0, n)
+    expected = np.zeros(n)
+    expected[:-1] += x[1:]
+    expected[1:] += x[:-1]
+    np.testing.assert_allclose(reverse_gradient(kink_after_a_long_sum, x), expected, **TIGHT)
+    state = rv._state(dd.forward._target(kink_after_a_long_sum))
+    remembered = dict(state.capacity)
+    nodes = rv.tape_size(kink_after_a_long_sum, x)[0]
+    assert nodes < n + 10  # preaccumulated: about one node per term
+    # x0 = 0: the rerun needs several times the remembered capacity, so it
+    # also grows the tape
+    x[0] = 0.0
+    expected[1] = x[2]
+    got = reverse_gradient(kink_after_a_long_sum, x)
+    np.testing.assert_allclose(got, expected, **TIGHT)
+    assert not np.isnan(got).any()
+    assert state.capacity == remembered  # the rerun's sizes are not kept
+    x[0] = 1.0
+    assert rv.tape_size(kink_after_a_long_sum, x)[0] == nodes  # and the next call is normal
+    # several outputs (the plain driver) and a vjp
+    y = np.array([0.0, 4.0])
+    np.testing.assert_array_equal(dd.jacobian(kinks_in_two_outputs, y, mode="reverse"),
+                                  [[0.0, 1.0], [2.0, 0.0]])
+    value, pulled_back = dd.vjp(kinks_in_two_outputs, y, np.array([1.0, 1.0]), mode="reverse")
+    np.testing.assert_array_equal(value, [4.0, 0.0])
+    np.testing.assert_array_equal(pulled_back, [2.0, 1.0])
+
+
 def test_folded_forms_equal_forward_and_need_one_node():
     x = np.array([0.7, -1.3])
     np.testing.assert_allclose(reverse_gradient(shared_terms, x),

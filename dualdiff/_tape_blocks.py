@@ -31,7 +31,9 @@ import numpy as np
 
 from . import rules
 from ._nbdual import _pow_base_derivative, _pow_exponent_derivative
-from ._nbtape import VarArrayType, VarType, header_pointer, make_var, settle, wrap_var_array
+from ._nbtape import (
+    VarArrayType, VarType, _set_flag, header_pointer, make_var, settle, wrap_var_array,
+)
 from ._numba_compat import (
     TypingError, intrinsic, ir, numba, overload, overload_method, register_jitable, types,
 )
@@ -53,7 +55,6 @@ _jitable = register_jitable(error_model="numpy")
 def _word(typingctx, tape, k):
     """Header word k."""
     def codegen(context, builder, sig, args):
-        i64 = ir.IntType(64)
         header = header_pointer(builder, args[0])
         return builder.load(builder.gep(header, [context.cast(builder, args[1], sig.args[1],
                                                                types.int64)]))
@@ -63,7 +64,6 @@ def _word(typingctx, tape, k):
 @intrinsic
 def _set_word(typingctx, tape, k, value):
     def codegen(context, builder, sig, args):
-        i64 = ir.IntType(64)
         header = header_pointer(builder, args[0])
         k = context.cast(builder, args[1], sig.args[1], types.int64)
         v = context.cast(builder, args[2], sig.args[2], types.int64)
@@ -87,16 +87,11 @@ def _i64_pointer(typingctx, address):
 
 
 @_jitable
-def _flag(tape, bit):
-    _set_word(tape, 2, _word(tape, 2) | bit)
-
-
-@_jitable
 def _blob_alloc(tape, words):
     """Offset of ``words`` fresh blob words, or -1 (and the blob flag)."""
     used = _word(tape, 6)
     if used + words > _word(tape, 5):
-        _flag(tape, 2)
+        _set_flag(tape, 2)
         return -1
     _set_word(tape, 6, used + words)
     return used
@@ -113,7 +108,7 @@ def _reserve(tape, size, record):
     or -1 (and the node flag)."""
     count = _word(tape, 0)
     if count + size > _word(tape, 1):
-        _flag(tape, 1)
+        _set_flag(tape, 1)
         return -1
     nodes = numba.carray(_i64_pointer(_word(tape, 3)), (_word(tape, 1), 4))
     last = count + size - 1

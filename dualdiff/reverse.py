@@ -383,21 +383,21 @@ def _run(target, driver, x, args, key):
         max(_MIN_CAPACITY, _INITIAL_NODES_PER_INPUT * n + 1), _MIN_CAPACITY)
     limit = get_tape_limit()
     at_limit = False
-    second = _NOT_EXACT
+    exact, second = False, _NOT_EXACT
     while True:
         if capacity * NODE_BYTES + blob_words * 8 >= limit:  # use what the limit allows
             at_limit = True
             blob_words = min(blob_words, max(_MIN_CAPACITY, limit // 16))
             capacity = max(n + 1, (limit - blob_words * 8) // NODE_BYTES)
-        if second is not _NOT_EXACT and second.shape[0] != capacity:
+        if exact and second.shape[0] != capacity:
             second = np.empty((capacity, 3))
         result = driver(x, capacity, blob_words, second, args)
         header = result[0]
         flags = header[2] & _RERUN_FLAGS
         if flags == 0:
             break
-        if flags & FORM_NAN and second is _NOT_EXACT:
-            second = np.empty((capacity, 3))  # the exact rerun (rare: see above)
+        if flags & FORM_NAN and not exact:
+            exact = True  # the exact rerun (rare: see above)
             continue
         if at_limit:
             raise _limit_error(target.f, capacity * NODE_BYTES + blob_words * 8,
@@ -406,7 +406,7 @@ def _run(target, driver, x, args, key):
             capacity *= 2
         if flags & 2:
             blob_words *= 2
-    if second is not _NOT_EXACT:
+    if exact:
         return result  # sizes of a tape with one node per operation: not remembered
     needed = (int(header[0]) + 1, max(int(header[6]), 1))
     if remembered is None or needed[0] > remembered[0] or needed[1] > remembered[1]:

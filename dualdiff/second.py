@@ -371,8 +371,7 @@ def hessian(f, x=None, args=(), chunk=None, mode="auto"):
         # per-call fast path: f whose Hessian at this size and with arguments
         # of these types already worked
         n = x.shape[0]
-        tape = mode == "reverse" or (mode == "auto" and n >= AUTO_TAPE_MIN_INPUTS)
-        found = entry[1].get((tape, n, _argtypes_key(args)))
+        found = entry[1].get((_takes_tape(mode, n), n, _argtypes_key(args)))
         if found is not None and entry[0]() is f and not (entry[2] and _holds_duals(f, ())):
             hess = found[0](x, args)
             if hess is not None:
@@ -434,7 +433,7 @@ def _remember_fast_hessian(f, n, tape, args):
         return
     key = id(f)
     entry = _fast_hessians.get(key)
-    key_of_types = tuple([id(t) for t in argtypes])
+    key_of_types = _argtypes_key(args)
     if entry is not None and entry[0]() is f and not tape and (tape, n, key_of_types) in entry[1]:
         return  # a forward driver does not change
     target = _target(f)

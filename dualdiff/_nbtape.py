@@ -19,9 +19,10 @@ as the second partials belong to single operations; so does a gradient's
 exact rerun: a coefficient that became nan (``0 * inf`` at a kink) is
 caught when its form is written (flag 8), and the driver records again one
 node per operation, where the sweep skips zero partials (a zero factor wins
-over inf, as in forward mode).  Which of the two ways a tape records is the
-low bit of the Var's ``tape`` value (:data:`PER_OPERATION`), tested by every
-operation without a memory access.
+over inf, as in forward mode).  Which of the two ways a tape records is part
+of the Numba type of the tape address a Var carries (:class:`TapeType`), so
+the choice is made when the user's function is compiled, not tested in
+every operation: the function is compiled once for each way it is used.
 
 Tape layout (allocated per call by the driver, see :mod:`dualdiff.reverse`)::
 
@@ -43,7 +44,7 @@ the operation sets an overflow flag and returns a constant: the driver sees
 the flag, doubles the capacity and runs the function again.  Block nodes
 (matmul, sum) and the blob are in :mod:`dualdiff._tape_blocks`.
 
-Layers, in order: the type (model, unification with numbers, casts); the
+Layers, in order: the types (model, unification with numbers, casts); the
 ``_push`` intrinsic and the two-term forms; hand-written arithmetic,
 comparisons and conversions; every rule of :mod:`dualdiff.rules` under all
 its spellings; ``VarArray`` (indexing lowered directly, no refcount per
@@ -63,9 +64,9 @@ from ._numba_compat import (
     overload_method, register_jitable, register_model, signature, types,
 )
 
-__all__ = ["VarType", "var_type", "VarArrayType", "wrap_var_array", "make_var", "node_of",
-           "settle", "NODE_BYTES", "HEADER_WORDS", "OWN_ADDRESS_WORD", "SECOND_WORD", "NO_SECOND",
-           "FORM_NAN", "PER_OPERATION", "header_pointer"]
+__all__ = ["VarType", "var_type", "TapeType", "VarArrayType", "wrap_var_array", "make_var",
+           "per_operation_tape", "node_of", "settle", "NODE_BYTES", "HEADER_WORDS",
+           "OWN_ADDRESS_WORD", "SECOND_WORD", "NO_SECOND", "FORM_NAN", "header_pointer"]
 
 #: Bytes of tape per node (two parent ids, two local partials).
 NODE_BYTES = 32
@@ -78,34 +79,87 @@ SECOND_WORD = 8
 NO_SECOND = 4
 #: Flag: a preaccumulated form had a nan coefficient (see ``_push_form``).
 FORM_NAN = 8
-#: Bit of a Var's ``tape`` value (the header address, 8-byte aligned, so its
-#: low bits are free): the tape records one node per operation with second
-#: partials (see the layout above).  A bit of the value, not a header word,
-#: because every operation tests it.
-PER_OPERATION = 1
 _IEEE = {"error_model": "numpy", "forceinline": True}
 _jitable = register_jitable(**_IEEE)
 _REALS = (types.Integer, types.Float, types.Boolean)
 
 
 # ===========================================================================
-# 1. The type
+# 1. The types
 # ===========================================================================
+
+class TapeType(types.Type):
+    """Numba type of a tape's header address as Vars carry it (an int64).
+
+    ``per_operation``: the tape records one node per operation with its
+    second partials (a Hessian tape, or a gradient's exact rerun) instead of
+    preaccumulating two-term forms.  Being part of the type, the choice is
+    compiled into the user's function.  An integer (0 for a constant) becomes
+    a tape of either kind, and the two kinds unify to the per-operation one:
+    a function compiled per operation meets preaccumulating Vars only as
+    constants (``make_var(v, -1, 0)``), never as recorded nodes.
+    """
+
+    def __init__(self, per_operation):
+        self.per_operation = bool(per_operation)
+        super().__init__(name="Tape[per operation]" if per_operation else "Tape")
+
+    def unify(self, typingctx, other):
+        if isinstance(other, types.Integer):
+            return self
+        if isinstance(other, TapeType):
+            return other if other.per_operation else self
+        return None
+
+    def can_convert_to(self, typingctx, other):
+        if isinstance(other, types.Integer) or (
+                isinstance(other, TapeType) and other.per_operation):
+            return Conversion.safe
+        return None
+
+    def can_convert_from(self, typingctx, other):
+        if isinstance(other, types.Integer):
+            return Conversion.safe
+        return None
+
+
+register_model(TapeType)(lambda dmm, fe_type: models.PrimitiveModel(dmm, fe_type, ir.IntType(64)))
+
+
+@lower_cast(TapeType, TapeType)
+@lower_cast(TapeType, types.Integer)
+@lower_cast(types.Integer, TapeType)
+def _cast_tape(context, builder, fromty, toty, val):
+    if isinstance(fromty, types.Integer):
+        return context.cast(builder, val, fromty, types.int64)
+    if isinstance(toty, types.Integer):
+        return context.cast(builder, val, types.int64, toty)
+    return val
+
+
+def _tape_kind(tape):
+    """Whether a tape address of Numba type ``tape`` records per operation."""
+    return isinstance(tape, TapeType) and tape.per_operation
+
 
 class VarType(types.Type):
     """Numba type of a reverse-mode variable: value, tape address, and its
-    derivative as a two-term linear form over tape nodes."""
+    derivative as a two-term linear form over tape nodes.  ``per_operation``
+    is its tape's kind (see :class:`TapeType`)."""
 
-    def __init__(self):
-        super().__init__(name="Var")
+    def __init__(self, per_operation=False):
+        self.per_operation = bool(per_operation)
+        super().__init__(name="Var[per operation]" if per_operation else "Var")
 
     def unify(self, typingctx, other):
         if isinstance(other, _REALS):
             return self
+        if isinstance(other, VarType):  # see TapeType
+            return other if other.per_operation else self
         return None
 
     def can_convert_from(self, typingctx, other):
-        if isinstance(other, _REALS):
+        if isinstance(other, _REALS) or (isinstance(other, VarType) and self.per_operation):
             return Conversion.safe
         return None
 
@@ -116,7 +170,7 @@ var_type = VarType()
 @register_model(VarType)
 class _VarModel(models.StructModel):
     def __init__(self, dmm, fe_type):
-        members = [("value", types.float64), ("tape", types.intp),
+        members = [("value", types.float64), ("tape", TapeType(fe_type.per_operation)),
                    ("i1", types.int64), ("c1", types.float64),
                    ("i2", types.int64), ("c2", types.float64)]
         super().__init__(dmm, fe_type, members)
@@ -126,9 +180,9 @@ for _field in ("value", "tape", "i1", "c1", "i2", "c2"):
     make_attribute_wrapper(VarType, _field, _field)
 
 
-def _build_var(context, builder, value, index, tape):
+def _build_var(context, builder, value, index, tape, result=var_type):
     """The Var of node ``index`` (one term, coefficient 1; -1: a constant)."""
-    s = cgutils.create_struct_proxy(var_type)(context, builder)
+    s = cgutils.create_struct_proxy(result)(context, builder)
     s.value = value
     s.tape = tape
     s.i1 = index
@@ -138,15 +192,22 @@ def _build_var(context, builder, value, index, tape):
     return s._getvalue()
 
 
+def _is_tape(t):
+    return isinstance(t, (types.Integer, TapeType))
+
+
 @intrinsic
 def _form(typingctx, value, tape, i1, c1, i2, c2):
     """The Var ``value`` whose derivative is ``c1 node[i1] + c2 node[i2]``."""
-    sig = var_type(types.float64, types.intp, types.int64, types.float64, types.int64,
-                   types.float64)
+    if not _is_tape(tape):
+        return None
+    result = VarType(_tape_kind(tape))
+    sig = result(types.float64, tape, types.int64, types.float64, types.int64, types.float64)
 
     def codegen(context, builder, sig, args):
-        s = cgutils.create_struct_proxy(var_type)(context, builder)
-        s.value, s.tape, s.i1, s.c1, s.i2, s.c2 = args
+        s = cgutils.create_struct_proxy(result)(context, builder)
+        s.value, s.i1, s.c1, s.i2, s.c2 = args[0], args[2], args[3], args[4], args[5]
+        s.tape = context.cast(builder, args[1], sig.args[1], types.int64)
         return s._getvalue()
 
     return sig, codegen
@@ -155,27 +216,49 @@ def _form(typingctx, value, tape, i1, c1, i2, c2):
 @intrinsic
 def make_var(typingctx, value, index, tape):
     """``make_var(value, index, tape)``: the Var of tape node ``index``
-    (-1: a constant), compiled code only."""
-    if not all(isinstance(t, _REALS) for t in (value, index, tape)):
+    (-1: a constant), compiled code only.  ``tape`` is a tape address: an
+    integer (a preaccumulating tape, 0 for none) or a Var's ``tape``, whose
+    kind the result takes."""
+    if not (isinstance(value, _REALS) and isinstance(index, _REALS) and _is_tape(tape)):
         return None
+    result = VarType(_tape_kind(tape))
 
     def codegen(context, builder, sig, args):
         v = context.cast(builder, args[0], sig.args[0], types.float64)
         i = context.cast(builder, args[1], sig.args[1], types.int64)
-        t = context.cast(builder, args[2], sig.args[2], types.intp)
-        return _build_var(context, builder, v, i, t)
+        t = context.cast(builder, args[2], sig.args[2], types.int64)
+        return _build_var(context, builder, v, i, t, result)
 
-    return var_type(value, index, tape), codegen
+    return result(value, index, tape), codegen
+
+
+@intrinsic
+def per_operation_tape(typingctx, address):
+    """The tape at ``address`` (an integer) as a tape that records one node
+    per operation (see :class:`TapeType`): what the Hessian and exact-rerun
+    drivers give ``wrap_var_array``."""
+    if not isinstance(address, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return context.cast(builder, args[0], sig.args[0], types.int64)
+
+    return TapeType(True)(address), codegen
 
 
 def _cast_number_to_var(context, builder, fromty, toty, val):
     value = context.cast(builder, val, fromty, types.float64)
     return _build_var(context, builder, value, context.get_constant(types.int64, -1),
-                      context.get_constant(types.intp, 0))
+                      context.get_constant(types.int64, 0), toty)
 
 
 for _from in _REALS:
     lower_cast(_from, VarType)(_cast_number_to_var)
+
+
+@lower_cast(VarType, VarType)
+def _cast_var_kind(context, builder, fromty, toty, val):
+    return val  # the same struct (a constant: see TapeType)
 
 
 # ===========================================================================
@@ -183,10 +266,8 @@ for _from in _REALS:
 # ===========================================================================
 
 def header_pointer(builder, tape):
-    """The tape header as an ``i64*``: the tape value with its mode bit
-    (:data:`PER_OPERATION`) cleared."""
-    i64 = ir.IntType(64)
-    return builder.inttoptr(builder.and_(tape, i64(~PER_OPERATION)), i64.as_pointer())
+    """The tape header as an ``i64*`` (``tape``: the address, an i64)."""
+    return builder.inttoptr(tape, ir.IntType(64).as_pointer())
 
 
 @intrinsic
@@ -222,12 +303,16 @@ def _push(typingctx, tape, i, j, a, b):
 @intrinsic
 def _wants_second(typingctx, tape):
     """Whether this tape records one node per operation, with its second
-    partials (a Hessian tape, or a gradient's exact rerun): the tape value's
-    mode bit, so the test costs no memory access."""
+    partials (a Hessian tape, or a gradient's exact rerun): a constant of the
+    tape's type (see :class:`TapeType`), so preaccumulating code has no test
+    and no per-operation branch at all."""
+    if not _is_tape(tape):
+        return None
+    answer = _tape_kind(tape)
+
     def codegen(context, builder, sig, args):
-        i64 = ir.IntType(64)
-        return builder.icmp_signed("!=", builder.and_(args[0], i64(PER_OPERATION)), i64(0))
-    return types.boolean(types.intp), codegen
+        return context.get_constant(types.boolean, answer)
+    return types.boolean(tape), codegen
 
 
 @intrinsic
@@ -695,16 +780,19 @@ for _rule in rules.BINARY:
 
 class VarArrayType(types.IterableType):
     """``VarArray[ndim, layout]``: a float64 array of values and an int64
-    array of node ids of the same shape, plus the tape address."""
+    array of node ids of the same shape, plus the tape address (its kind:
+    ``per_operation``, see :class:`TapeType`)."""
 
     # like a NumPy array: ``a += b`` updates a (and every view of it) in place
     mutable = True
 
-    def __init__(self, ndim, layout="C"):
+    def __init__(self, ndim, layout="C", per_operation=False):
         self.ndim = int(ndim)
         self.layout = layout
-        self.dtype = var_type
-        super().__init__(name=f"VarArray[{self.ndim}d, {layout}]")
+        self.per_operation = bool(per_operation)
+        self.dtype = VarType(per_operation)
+        kind = ", per operation" if per_operation else ""
+        super().__init__(name=f"VarArray[{self.ndim}d, {layout}{kind}]")
 
     @property
     def values_type(self):
@@ -723,7 +811,7 @@ class VarArrayType(types.IterableType):
 class _VarArrayModel(models.StructModel):
     def __init__(self, dmm, fe_type):
         members = [("values", fe_type.values_type), ("index", fe_type.index_type),
-                   ("tape", types.intp)]
+                   ("tape", TapeType(fe_type.per_operation))]
         super().__init__(dmm, fe_type, members)
 
 
@@ -734,20 +822,22 @@ make_attribute_wrapper(VarArrayType, "tape", "tape")
 
 @intrinsic
 def wrap_var_array(typingctx, values, index, tape):
-    """A VarArray over ``values`` (float64) and ``index`` (int64), same shape."""
+    """A VarArray over ``values`` (float64) and ``index`` (int64), same shape;
+    ``tape`` as for :func:`make_var` (an integer, or another Var's or
+    VarArray's ``tape``, whose kind the array takes)."""
     if not (isinstance(values, types.Array) and isinstance(index, types.Array)):
         return None
     if values.dtype != types.float64 or index.dtype != types.int64 \
-            or values.ndim != index.ndim or not isinstance(tape, types.Integer):
+            or values.ndim != index.ndim or not _is_tape(tape):
         return None
     layout = values.layout if values.layout == index.layout else "A"
-    result = VarArrayType(values.ndim, layout)
+    result = VarArrayType(values.ndim, layout, _tape_kind(tape))
 
     def codegen(context, builder, sig, args):
         s = cgutils.create_struct_proxy(result)(context, builder)
         s.values = context.cast(builder, args[0], sig.args[0], result.values_type)
         s.index = context.cast(builder, args[1], sig.args[1], result.index_type)
-        s.tape = context.cast(builder, args[2], sig.args[2], types.intp)
+        s.tape = context.cast(builder, args[2], sig.args[2], types.int64)
         context.nrt.incref(builder, sig.args[0], args[0])
         context.nrt.incref(builder, sig.args[1], args[1])
         return s._getvalue()
@@ -801,7 +891,7 @@ def _is_element_index(arr, idx):
 class _ElementGetitem(AbstractTemplate):
     def generic(self, args, kws):
         if len(args) == 2 and _is_element_index(*args):
-            return signature(var_type, *args)
+            return signature(args[0].dtype, *args)
 
 
 @lower_builtin(operator.getitem, VarArrayType, types.Integer)
@@ -809,7 +899,8 @@ class _ElementGetitem(AbstractTemplate):
 def _element_getitem(context, builder, sig, args):
     vp, ip, tape = _element_pointers(context, builder, sig.args[0], args[0], args[1],
                                      sig.args[1])
-    return _build_var(context, builder, builder.load(vp), builder.load(ip), tape)
+    return _build_var(context, builder, builder.load(vp), builder.load(ip), tape,
+                      sig.return_type)
 
 
 @infer_global(operator.setitem)
@@ -817,17 +908,17 @@ class _ElementSetitem(AbstractTemplate):
     def generic(self, args, kws):
         if len(args) == 3 and _is_element_index(args[0], args[1]) \
                 and isinstance(args[2], (VarType,) + _REALS):
-            return signature(types.none, args[0], args[1], var_type)
+            return signature(types.none, args[0], args[1], args[0].dtype)
 
 
 @lower_builtin(operator.setitem, VarArrayType, types.Integer, types.Any)
 @lower_builtin(operator.setitem, VarArrayType, types.BaseTuple, types.Any)
 def _element_setitem(context, builder, sig, args):
-    value = context.cast(builder, args[2], sig.args[2], var_type)
+    vtype = sig.args[0].dtype
+    value = context.cast(builder, args[2], sig.args[2], vtype)
     vp, ip, _ = _element_pointers(context, builder, sig.args[0], args[0], args[1], sig.args[1])
-    v = cgutils.create_struct_proxy(var_type)(context, builder, value=value)
-    node = context.compile_internal(builder, lambda v: node_of(v), types.int64(var_type),
-                                    [value])
+    v = cgutils.create_struct_proxy(vtype)(context, builder, value=value)
+    node = context.compile_internal(builder, lambda v: node_of(v), types.int64(vtype), [value])
     builder.store(v.value, vp)
     builder.store(node, ip)
     return context.get_dummy_value()
@@ -925,8 +1016,8 @@ class VarArrayIteratorType(types.SimpleIteratorType):
     def __init__(self, array_type):
         self.array_type = array_type
         layout = "C" if array_type.layout == "C" else "A"
-        yield_type = var_type if array_type.ndim == 1 else \
-            VarArrayType(array_type.ndim - 1, layout)
+        yield_type = array_type.dtype if array_type.ndim == 1 else \
+            VarArrayType(array_type.ndim - 1, layout, array_type.per_operation)
         super().__init__(f"iter({array_type})", yield_type)
 
 

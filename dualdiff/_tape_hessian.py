@@ -35,9 +35,8 @@ import numpy as np
 
 from . import reverse
 from ._nbtape import (
-    HEADER_WORDS, NO_SECOND, OWN_ADDRESS_WORD, PER_OPERATION, SECOND_WORD, VarArrayType, VarType,
-    node_of,
-    wrap_var_array,
+    HEADER_WORDS, NO_SECOND, OWN_ADDRESS_WORD, SECOND_WORD, VarArrayType, VarType, node_of,
+    per_operation_tape, wrap_var_array,
 )
 from ._numba_compat import numba, types
 from ._typeof import typeof_args
@@ -363,7 +362,7 @@ def driver(x, grad, out, seeds, capacity, lanes, args):
     header[4] = values.ctypes.data  # no blob (capacity 0): a block node sets flag 2
     header[{OWN_ADDRESS_WORD}] = header.ctypes.data
     header[{SECOND_WORD}] = second.ctypes.data
-    y = f(wrap_var_array(values, ids, header[{OWN_ADDRESS_WORD}] | {PER_OPERATION}), *args)
+    y = f(wrap_var_array(values, ids, per_operation_tape(header[{OWN_ADDRESS_WORD}])), *args)
     {{output}}
     flags = header[2]
     if flags == 0:
@@ -388,7 +387,8 @@ def _build_driver(dispatcher, return_type):
     else:
         return None
     namespace = {"np": np, "f": dispatcher, "wrap_var_array": wrap_var_array,
-                 "node_of": node_of, "workspace": _workspace, "sweeps": _sweeps_callback().ctypes}
+                 "per_operation_tape": per_operation_tape, "node_of": node_of,
+                 "workspace": _workspace, "sweeps": _sweeps_callback().ctypes}
     exec(compile(_DRIVER.format(output=output), "<dualdiff tape Hessian driver>", "exec"),
          namespace)
     return numba.njit(namespace["driver"])
@@ -437,7 +437,7 @@ def _driver_for(target, args, state):
     reason = state.unsupported.get(argtypes)
     if reason is not None:
         return None, reason
-    signature = (VarArrayType(1, "C"),) + argtypes
+    signature = (VarArrayType(1, "C", per_operation=True),) + argtypes
     try:
         dispatcher = target.get_dispatcher(len(args))
         dispatcher.compile(signature)

@@ -41,8 +41,8 @@ import threading
 import numpy as np
 
 from ._nbtape import (
-    FORM_NAN, HEADER_WORDS, NODE_BYTES, OWN_ADDRESS_WORD, PER_OPERATION, SECOND_WORD,
-    VarArrayType, VarType, make_var, node_of, var_type, wrap_var_array,
+    FORM_NAN, HEADER_WORDS, NODE_BYTES, OWN_ADDRESS_WORD, SECOND_WORD, VarArrayType, VarType,
+    make_var, node_of, per_operation_tape, wrap_var_array,
 )
 # the sweep lives beside the block runner it calls: Numba's cache of a
 # function is only checked against its own file
@@ -219,12 +219,14 @@ def _scalar_output_impl(y):
         return lambda y: (float(y), -1)
 
 
-def _driver_source(layout, gradient):
+def _driver_source(layout, gradient, per_operation):
     """Source of the driver: set up a tape, run f on Var inputs, and return
     ``(header, values, ids, shape, links, blob)``; for ``gradient`` (f returns
     a number) sweep the tape in the same call and return
     ``(header, value, gradient)``, which saves a second call and the boxing
-    of the tape (about 5 us a call)."""
+    of the tape (about 5 us a call).  ``per_operation``: the exact rerun's
+    driver, which records one node per operation (``second`` is its buffer
+    of second partials; other drivers ignore it)."""
     lines = ["def driver(x, capacity, blob_words, second, args):",
              "    n = x.shape[0]",
              f"    header = np.zeros({HEADER_WORDS}, np.int64)",
@@ -236,11 +238,11 @@ def _driver_source(layout, gradient):
              "    header[4] = blob.ctypes.data",
              "    header[5] = blob_words",
              f"    header[{OWN_ADDRESS_WORD}] = header.ctypes.data",
-             f"    tape = header[{OWN_ADDRESS_WORD}]",
-             "    if second.shape[0] > 0:  # the exact rerun: one node per operation",
-             f"        header[{SECOND_WORD}] = second.ctypes.data",
-             f"        tape |= {PER_OPERATION}",
-             "    values = x.copy()  # f may write into its input",
+             f"    tape = header[{OWN_ADDRESS_WORD}]"]
+    if per_operation:
+        lines += [f"    header[{SECOND_WORD}] = second.ctypes.data",
+                  "    tape = per_operation_tape(tape)"]
+    lines += ["    values = x.copy()  # f may write into its input",
              "    index = np.arange(n)"]
     if layout is None:
         lines.append("    xs = wrap_var_array(values, index, tape)")
@@ -272,20 +274,22 @@ def _driver_source(layout, gradient):
     return "\n".join(lines) + "\n"
 
 
-def _build_driver(dispatcher, layout, gradient):
+def _build_driver(dispatcher, layout, gradient, per_operation):
     namespace = {"np": np, "f": dispatcher, "wrap_var_array": wrap_var_array,
-                 "make_var": make_var, "_outputs": _outputs,
-                 "_scalar_output": _scalar_output, "backward": _backward}
-    exec(compile(_driver_source(layout, gradient), "<dualdiff reverse driver>", "exec"),
-         namespace)
+                 "make_var": make_var, "per_operation_tape": per_operation_tape,
+                 "_outputs": _outputs, "_scalar_output": _scalar_output, "backward": _backward}
+    source = _driver_source(layout, gradient, per_operation)
+    exec(compile(source, "<dualdiff reverse driver>", "exec"), namespace)
     return numba.njit(namespace["driver"])
 
 
-def input_type(layout):
-    """The Numba type f receives: a 1-D VarArray, or a tuple of them."""
+def input_type(layout, per_operation=False):
+    """The Numba type f receives: a 1-D VarArray, or a tuple of them (and
+    Vars), on a tape of the given kind (see :class:`~dualdiff._nbtape.TapeType`)."""
     if layout is None:
-        return VarArrayType(1, "C")
-    return types.Tuple([var_type if s == () else VarArrayType(len(s), "C") for s in layout])
+        return VarArrayType(1, "C", per_operation)
+    return types.Tuple([VarType(per_operation) if s == () else
+                        VarArrayType(len(s), "C", per_operation) for s in layout])
 
 
 class _State:
@@ -293,6 +297,7 @@ class _State:
 
     def __init__(self):
         self.fallback_reason = None
+        self.per_operation_failure = None
         self.drivers = {}
         self.capacity = {}
         self.lock = threading.Lock()
@@ -305,28 +310,35 @@ def _state(target):
     return state
 
 
-def compiled_driver(target, layout, args, gradient=False):
+def compiled_driver(target, layout, args, gradient=False, per_operation=False):
     """The reverse driver for f, or None when f does not compile for Var
     numbers (the caller then uses forward mode).  ``gradient``: the driver
-    that also sweeps, if f returns a number (else the plain driver)."""
+    that also sweeps, if f returns a number (else the plain driver).
+    ``per_operation``: the driver of the exact rerun (see :func:`_run`),
+    compiled when a call first needs it."""
     state = _state(target)
     if state.fallback_reason is not None or target.fallback_reason is not None:
+        return None
+    if per_operation and state.per_operation_failure is not None:
         return None
     try:
         argtypes = typeof_args(args)
     except Exception as exc:  # no Numba type: forward mode decides what to do
         state.fallback_reason = f"an argument has no Numba type: {_forward._first_line(exc)}"
         return None
-    key = (layout, argtypes, gradient)
+    key = (layout, argtypes, gradient, per_operation)
     driver = state.drivers.get(key)
     if driver is not None:
         return driver
-    signature = (input_type(layout),) + argtypes
+    signature = (input_type(layout, per_operation),) + argtypes
     try:
         dispatcher = target.get_dispatcher(len(args))
         dispatcher.compile(signature)
     except Exception as exc:  # f does not compile for Var: use forward mode
-        state.fallback_reason = _forward._first_line(exc)
+        if per_operation:  # only the exact rerun is lost: forward mode takes those calls
+            state.per_operation_failure = _forward._first_line(exc)
+        else:
+            state.fallback_reason = _forward._first_line(exc)
         return None
     returned = dispatcher.overloads[signature].signature.return_type
     problem = describe_output(returned)
@@ -334,9 +346,9 @@ def compiled_driver(target, layout, args, gradient=False):
         raise TypeError("f must return a real number, an array, or a tuple/list of "
                         f"numbers; it returned {problem}")
     if gradient and not isinstance(returned, (VarType,) + _REALS):
-        driver = compiled_driver(target, layout, args)
+        driver = compiled_driver(target, layout, args, False, per_operation)
     else:
-        driver = _build_driver(dispatcher, layout, gradient)
+        driver = _build_driver(dispatcher, layout, gradient, per_operation)
     state.drivers[key] = driver
     return driver
 
@@ -364,20 +376,25 @@ def _limit_error(f, nbytes, operations):
         "dualdiff.reverse.set_tape_limit(nbytes) or use mode='forward'")
 
 
-def _run(target, driver, x, args, key):
-    """Run the driver on x, growing the tape until it fits; its result.
+def _run(target, x, args, layout, gradient):
+    """Run f's driver (``gradient``: the sweeping one) on x, growing the tape
+    until it fits; its result, or None when f does not compile for Var numbers.
 
     The sizes that fitted are remembered per (function, input layout), so a
     steady-state call records once.  Growth doubles what overflowed (nodes
     or block records), up to the tape limit.  A nan coefficient in a
-    preaccumulated form (``0 * inf`` at a kink, or a genuine nan) makes the
-    driver record again with one node per operation (the tape's Hessian
-    layout, whose second partials are not used here): there the backward
-    sweep skips zero partials, so a zero factor wins over inf exactly as in
-    forward mode.
+    preaccumulated form (``0 * inf`` at a kink, or a genuine nan) makes f
+    run again on a tape that records one node per operation (the tape's
+    Hessian layout, whose second partials are not used here; f is compiled
+    for it on first need): there the backward sweep skips zero partials, so
+    a zero factor wins over inf exactly as in forward mode.
     """
+    driver = compiled_driver(target, layout, args, gradient)
+    if driver is None:
+        return None
     state = _state(target)
     n = len(x)
+    key = (layout, n)
     remembered = state.capacity.get(key)
     capacity, blob_words = remembered or (
         max(_MIN_CAPACITY, _INITIAL_NODES_PER_INPUT * n + 1), _MIN_CAPACITY)
@@ -398,6 +415,9 @@ def _run(target, driver, x, args, key):
             break
         if flags & FORM_NAN and not exact:
             exact = True  # the exact rerun (rare: see above)
+            driver = compiled_driver(target, layout, args, gradient, per_operation=True)
+            if driver is None:
+                return None
             continue
         if at_limit:
             raise _limit_error(target.f, capacity * NODE_BYTES + blob_words * 8,
@@ -426,9 +446,6 @@ def _tape(result, n):
     return tape
 
 
-def record(target, driver, x, args, key):
-    """Run the (plain) driver on x: a :class:`Tape`."""
-    return _tape(_run(target, driver, x, args, key), len(x))
 
 
 def _value_and_jacobian(tape):
@@ -464,12 +481,10 @@ def _target_of(f):
 
 
 def _tape_for(f, x, args, layout=None):
-    target = _target_of(f)
-    driver = compiled_driver(target, layout, args)
-    if driver is None:
-        return None
+    """The :class:`Tape` of f at x, or None when f does not compile for Var numbers."""
     x = np.ascontiguousarray(x, dtype=np.float64)
-    return record(target, driver, x, args, (layout, len(x)))
+    result = _run(_target_of(f), x, args, layout, gradient=False)
+    return None if result is None else _tape(result, len(x))
 
 
 # ===========================================================================
@@ -491,12 +506,10 @@ def checked_value_and_gradient(f, x, args=(), layout=None):
     recorded and swept in one compiled call; for other f, as
     :func:`checked_value_and_jacobian`.  None when f does not compile for Var
     numbers."""
-    target = _target_of(f)
-    driver = compiled_driver(target, layout, args, gradient=True)
-    if driver is None:
-        return None
     x = np.ascontiguousarray(x, dtype=np.float64)
-    result = _run(target, driver, x, args, (layout, len(x)))
+    result = _run(_target_of(f), x, args, layout, gradient=True)
+    if result is None:
+        return None
     if len(result) == 3:  # the sweeping driver: (header, value, gradient)
         return np.array([result[1]]), result[2].reshape(1, -1), ()
     return _value_and_jacobian(_tape(result, len(x)))

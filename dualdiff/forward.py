@@ -470,6 +470,141 @@ def _use_reverse(mode, n):
     return mode == "reverse" or (mode == "auto" and n >= _reverse.AUTO_REVERSE_MIN_INPUTS)
 
 
+# ===========================================================================
+# Per-call fast paths (dd.gradient, dd.hessian) once the full path has worked
+# ===========================================================================
+# The full path's checks, mode choice and driver lookups cost more than the
+# compiled work on small problems (Rosenbrock gradient at n = 10: about 3 us
+# of Python around a 1.3 us driver).  Once a call has worked for f at a size
+# and with arguments of given types, the next such call with a plain float64
+# vector goes straight to the compiled driver's entry point (no type
+# dispatch).  Arguments that hold Python duals have other Numba types (or
+# none), so they never match a key.
+
+# numpy's NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED bits of ndarray.flags.num
+_C_ALIGNED = 0x0001 | 0x0100
+
+
+def is_plain_vector(x):
+    """Whether x is a non-empty C-contiguous float64 ndarray of one dimension,
+    what a fast path takes as it is."""
+    return type(x) is np.ndarray and x.ndim == 1 and x.dtype is _FLOAT64 \
+        and x.flags.num & _C_ALIGNED == _C_ALIGNED and x.shape[0] > 0
+
+
+def argument_types(args):
+    """The Numba types of ``args`` (a tuple), or None if one has none."""
+    if not args:
+        return ()
+    try:
+        return typeof_args(args)
+    except (ValueError, TypeError, NumbaError):
+        return None
+
+
+def argument_types_key(args):
+    """The ids of the Numba types of ``args`` (None if one has none).  Numba
+    interns its types and a fast-path entry keeps its types alive, so equal
+    ids mean the same types; hashing the types themselves costs 0.25 us
+    each (their hash is not cached)."""
+    if not args:
+        return ()
+    try:
+        if len(args) == 1:
+            return (id(typeof_args(args)[0]),)
+        return tuple([id(t) for t in typeof_args(args)])
+    except (ValueError, TypeError, NumbaError):
+        return None
+
+
+class FastPaths:
+    """Remembered runs of one API function: ``id(f) -> (weak reference to f,
+    {key: run}, whether f has a closure)``.  A closure may come to hold
+    Python duals (an outer differentiation on the Python path), so for such
+    f every lookup checks that it does not.  An entry goes when f does."""
+
+    def __init__(self):
+        self._entries = {}
+
+    def get(self, f, key):
+        """The run remembered for f under ``key``, or None."""
+        entry = self._entries.get(id(f))
+        if entry is None:
+            return None
+        run = entry[1].get(key)
+        if run is None or entry[0]() is not f or (entry[2] and _holds_duals(f, ())):
+            return None
+        return run
+
+    def keys(self, f):
+        """The keys remembered for f."""
+        entry = self._entries.get(id(f))
+        return [] if entry is None or entry[0]() is not f else list(entry[1])
+
+    def put(self, f, key, run):
+        entry = self._entries.get(id(f))
+        if entry is None or entry[0]() is not f:
+            try:
+                ref = weakref.ref(f, self._forget)
+            except TypeError:  # not weak-referenceable: no fast path
+                return
+            closure = getattr(getattr(f, "py_func", f), "__closure__", None) is not None
+            entry = self._entries[id(f)] = (ref, {}, closure)
+        entry[1][key] = run
+
+    def _forget(self, ref):
+        for key, entry in list(self._entries.items()):
+            if entry[0] is ref:
+                del self._entries[key]
+
+
+_fast_gradients = FastPaths()
+
+
+def _fast_value_and_gradient(f, x, args, mode, chunk):
+    """``(value, gradient)`` by a remembered run, or None (then the full path)."""
+    if chunk is not None or not is_plain_vector(x) or type(args) is not tuple \
+            or mode not in _MODES:
+        return None
+    n = x.shape[0]
+    run = _fast_gradients.get(f, (mode, n, argument_types_key(args)))
+    return None if run is None else run(x, args)
+
+
+def _remember_fast_gradient(f, n, mode, args):
+    """After a full-path gradient of f (n inputs, no chunk given): remember a
+    run of the driver that answered, for :func:`_fast_value_and_gradient`."""
+    argtypes = argument_types(args)
+    key = (mode, n, argument_types_key(args))
+    if argtypes is None or key[2] is None or _fast_gradients.get(f, key) is not None:
+        return
+    target = _target(f)
+    run = _reverse.fast_gradient(target, n, argtypes) if _use_reverse(mode, n) else None
+    if run is None:  # forward mode answered (or reverse fell back to it)
+        run = _forward_fast_gradient(target, n, argtypes)
+    if run is not None:
+        _fast_gradients.put(f, key, run)
+
+
+def _forward_fast_gradient(target, n, argtypes):
+    """``(x, args) -> (value, gradient)`` through the chunked forward driver
+    (which copies x into its dual array: x is never written)."""
+    driver = target.drivers.get(("chunked", choose_chunk(n), argtypes))
+    if driver is None:
+        return None
+    signature = (numba.typeof(np.empty(n)), numba.types.BaseTuple.from_types(argtypes))
+    overload = driver.overloads.get(signature)
+    if overload is None:
+        return None
+    call = overload.entry_point
+
+    def value_and_gradient(x, args):
+        out = call(x, args)
+        return (out[0], out[1]) if len(out) == 2 else None
+
+    return value_and_gradient
+
+
 def _reverse_missed(f, mode):
     """Warn (once per function) that reverse mode was asked for but f does not
     compile for reverse-mode numbers; forward mode answers instead."""
@@ -624,6 +759,9 @@ def value_and_gradient(f, x=None, args=(), mode="auto", chunk=None):
     """
     if x is None:
         return _curry(value_and_gradient, f, args, mode=mode, chunk=chunk)
+    fast = _fast_value_and_gradient(f, x, args, mode, chunk)
+    if fast is not None:
+        return fast
     _check_callable(f)
     _check_args(args)
     _check_mode(mode)
@@ -632,6 +770,8 @@ def value_and_gradient(f, x=None, args=(), mode="auto", chunk=None):
     if shape != ():
         raise ValueError(f"gradient needs f to return a scalar; it returned shape {shape} "
                          "(use jacobian for vector-valued functions)")
+    if layout is None and chunk is None:
+        _remember_fast_gradient(f, jac.shape[1], mode, args)
     grad = jac[0] if layout is None else _unflatten(jac[0], layout)
     return _scalar_value(values, shape), grad
 

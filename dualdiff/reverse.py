@@ -436,6 +436,36 @@ def _run(target, x, args, layout, gradient):
     return result
 
 
+def fast_gradient(target, n, argtypes):
+    """``(x, args) -> (value, gradient)`` through f's sweeping driver for a
+    flat x of n elements and arguments of ``argtypes`` (the per-call fast path
+    of ``dd.gradient``), or None if there is none.  A call that needs more
+    than the tape size remembered, or the exact rerun, returns None: the
+    caller then takes the full path (:func:`_run`)."""
+    state = _state(target)
+    driver = state.drivers.get((None, argtypes, True, False))
+    key = (None, n)
+    if driver is None or key not in state.capacity:
+        return None
+    signature = (numba.typeof(np.empty(n)), types.int64, types.int64,
+                 numba.typeof(_NOT_EXACT), types.BaseTuple.from_types(argtypes))
+    overload = driver.overloads.get(signature)
+    if overload is None or not isinstance(overload.signature.return_type, types.BaseTuple) \
+            or len(overload.signature.return_type) != 3:  # not the sweeping driver
+        return None
+    call = overload.entry_point
+    capacities = state.capacity
+
+    def value_and_gradient(x, args):
+        capacity, blob_words = capacities[key]
+        header, value, grad = call(x, capacity, blob_words, _NOT_EXACT, args)
+        if header[2] & _RERUN_FLAGS:
+            return None
+        return value, grad
+
+    return value_and_gradient
+
+
 def _tape(result, n):
     """The :class:`Tape` of a plain driver's result."""
     header, values, ids, shape, links, blob = result

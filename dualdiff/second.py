@@ -36,21 +36,19 @@ the first-order operators.
 import functools
 import math
 import warnings
-import weakref
 
 import numpy as np
 
 from . import _tape_hessian
-from ._numba_compat import NumbaError, numba, types
+from ._numba_compat import numba, types
 from ._drivers import (
     build_hessian_driver, build_hvp_driver, build_sweep2_driver, second_input_type,
 )
-from ._typeof import typeof_args
 from .dual import Dual
 from .forward import (
-    _FLOAT64, _MODES, _TAGS, _as_scalar, _as_vector, _check_args, _check_callable,
-    _check_mode, _curry, _holds_duals, _is_nested, _scalar_value, _target, choose_chunk,
-    compiled_for,
+    _MODES, _TAGS, FastPaths, _as_scalar, _as_vector, _check_args, _check_callable,
+    _check_mode, _curry, _holds_duals, _is_nested, _scalar_value, _target, argument_types,
+    argument_types_key, choose_chunk, compiled_for, is_plain_vector,
 )
 
 __all__ = ["hessian", "value_gradient_and_hessian", "hvp", "vhv", "second_derivative",
@@ -364,16 +362,13 @@ def hessian(f, x=None, args=(), chunk=None, mode="auto"):
     """
     if x is None:
         return _curry(hessian, f, args, chunk=chunk, mode=mode)
-    entry = _fast_hessians.get(id(f))
-    if entry is not None and chunk is None and type(x) is np.ndarray and x.ndim == 1 \
-            and x.dtype is _FLOAT64 and x.flags.num & _C_ALIGNED == _C_ALIGNED \
-            and type(args) is tuple and mode in _MODES:
+    if chunk is None and is_plain_vector(x) and type(args) is tuple and mode in _MODES:
         # per-call fast path: f whose Hessian at this size and with arguments
-        # of these types already worked
+        # of these types already worked (see forward.FastPaths)
         n = x.shape[0]
-        found = entry[1].get((_takes_tape(mode, n), n, _argtypes_key(args)))
-        if found is not None and entry[0]() is f and not (entry[2] and _holds_duals(f, ())):
-            hess = found[0](x, args)
+        run = _fast_hessians.get(f, (_takes_tape(mode, n), n, argument_types_key(args)))
+        if run is not None:
+            hess = run(x, args)
             if hess is not None:
                 return hess
     hess = value_gradient_and_hessian(f, x, args=args, chunk=chunk, mode=mode)[2]
@@ -387,54 +382,20 @@ def _takes_tape(mode, n):
     return mode == "reverse" or (mode == "auto" and n >= AUTO_TAPE_MIN_INPUTS)
 
 
-# id(f) -> (weak reference to f, {(tape?, n, ids of the argument types):
-# ((x, args) -> H, the argument types)}, whether f has a closure, which may
-# come to hold Python duals): the
-# per-call fast path of hessian(f, x, args), once the full path has worked
-# for f at that size and with arguments of those types.  The full path's
-# checks and buffers cost more than the compiled work at n = 10 (issue 4,
-# Rosenbrock: 0.7 us of 3.7 for the tape, about 4.5 us of 6.5 for
-# hyper-duals); the fast path calls the compiled driver's entry point
-# directly (no type dispatch) with buffers it reuses.  Arguments that hold
-# Python duals have other Numba types (or none), so they never match a key.
-_fast_hessians = {}
-# numpy's NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED bits of ndarray.flags.num
-_C_ALIGNED = 0x0001 | 0x0100
-
-
-def _argtypes(args):
-    """The Numba types of ``args`` (a tuple), or None if one has none."""
-    if not args:
-        return ()
-    try:
-        return typeof_args(args)
-    except (ValueError, TypeError, NumbaError):
-        return None
-
-
-def _argtypes_key(args):
-    """The ids of the Numba types of ``args`` (None if one has none).  Numba
-    interns its types and a fast-path entry keeps its types alive, so equal
-    ids mean the same types; hashing the types themselves costs 0.25 us
-    each (their hash is not cached)."""
-    if not args:
-        return ()
-    try:
-        if len(args) == 1:
-            return (id(typeof_args(args)[0]),)
-        return tuple([id(t) for t in typeof_args(args)])
-    except (ValueError, TypeError, NumbaError):
-        return None
+# Per-call fast path of hessian(f, x, args), once the full path has worked
+# for f at that size and with arguments of those types: keys (tape?, n, ids
+# of the argument types).  The full path's checks and buffers cost more than
+# the compiled work at n = 10 (issue 4, Rosenbrock: 0.7 us of 3.7 for the
+# tape, about 4.5 us of 6.5 for hyper-duals).
+_fast_hessians = FastPaths()
 
 
 def _remember_fast_hessian(f, n, tape, args):
-    argtypes = _argtypes(args)
-    if argtypes is None:
+    argtypes = argument_types(args)
+    key = (tape, n, argument_types_key(args))
+    if argtypes is None or key[2] is None:
         return
-    key = id(f)
-    entry = _fast_hessians.get(key)
-    key_of_types = _argtypes_key(args)
-    if entry is not None and entry[0]() is f and not tape and (tape, n, key_of_types) in entry[1]:
+    if not tape and _fast_hessians.get(f, key) is not None:
         return  # a forward driver does not change
     target = _target(f)
     if tape:
@@ -443,22 +404,8 @@ def _remember_fast_hessian(f, n, tape, args):
         driver = target.drivers.get(("second", "hessian", choose_hessian_chunk(n),
                                      choose_hessian_chunk(n), argtypes))
         run = _forward_fast_hessian(driver, n, argtypes) if driver is not None else None
-    if run is None:
-        return
-    if entry is None or entry[0]() is not f:
-        try:
-            ref = weakref.ref(f, lambda ref, key=key: _forget_fast_hessian(key, ref))
-        except TypeError:  # not weak-referenceable: no fast path
-            return
-        closure = getattr(getattr(f, "py_func", f), "__closure__", None) is not None
-        entry = _fast_hessians[key] = (ref, {}, closure)
-    entry[1][(tape, n, key_of_types)] = (run, argtypes)
-
-
-def _forget_fast_hessian(key, ref):
-    entry = _fast_hessians.get(key)
-    if entry is not None and entry[0] is ref:
-        del _fast_hessians[key]
+    if run is not None:
+        _fast_hessians.put(f, key, run)
 
 
 def _forward_fast_hessian(driver, n, argtypes):

@@ -666,3 +666,122 @@ def test_threads_compute_independent_structured_gradients():
     for th in threads:
         th.join()
     assert not errors, errors[0]
+
+
+# ---------------------------------------------------------------------------
+# The per-call fast path of dd.gradient / dd.value_and_gradient
+# ---------------------------------------------------------------------------
+
+def _unaligned_copy(x):
+    raw = np.zeros(8 * len(x) + 1, np.uint8)
+    u = raw[1:].view(np.float64)
+    u[:] = x
+    assert not u.flags.aligned
+    return u
+
+
+@pytest.mark.parametrize("mode, n", [("forward", 7), ("reverse", 7), ("auto", 7), ("auto", 60)])
+def test_the_gradient_fast_path_agrees_with_the_full_path_and_guards_its_input(mode, n):
+    x = RNG.uniform(-2, 2, n)
+    kept = x.copy()
+    value, first = dd.value_and_gradient(rosenbrock, x, mode=mode)
+    np.testing.assert_allclose(first, rosenbrock_gradient(x), **TIGHT)
+    assert (mode, n, ()) in dd.forward._fast_gradients.keys(rosenbrock)
+    again_value, again = dd.value_and_gradient(rosenbrock, x, mode=mode)  # the fast path
+    assert type(again_value) is float and again_value == value
+    np.testing.assert_array_equal(again, first)
+    np.testing.assert_array_equal(dd.gradient(rosenbrock, x, mode=mode), first)
+    assert again is not first and np.array_equal(x, kept)
+    # another point: computed afresh, never a remembered result
+    y = x + 0.25
+    np.testing.assert_allclose(dd.gradient(rosenbrock, y, mode=mode), rosenbrock_gradient(y),
+                               **TIGHT)
+    # inputs the compiled entry points must not see take the full path
+    wide = np.zeros(2 * n)
+    wide[::2] = x
+    np.testing.assert_array_equal(dd.gradient(rosenbrock, wide[::2], mode=mode), first)
+    np.testing.assert_array_equal(dd.gradient(rosenbrock, _unaligned_copy(x), mode=mode), first)
+    x32 = x.astype(np.float32)
+    np.testing.assert_array_equal(dd.gradient(rosenbrock, x32, mode=mode),
+                                  dd.gradient(rosenbrock, x32.astype(np.float64), mode=mode))
+    with pytest.raises(ValueError, match="1-D"):
+        dd.gradient(rosenbrock, x.reshape(1, n), mode=mode)
+    with pytest.raises(ValueError, match="mode"):
+        dd.gradient(rosenbrock, x, mode="sideways")
+    with pytest.raises(TypeError, match="args must be a tuple"):
+        dd.gradient(weighted_squares, x, args=np.eye(n), mode=mode)
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_the_gradient_fast_path_reads_its_arguments_on_every_call(mode):
+    x = RNG.uniform(-1, 1, 4)
+    A = RNG.uniform(-1, 1, (3, 4))
+    for _ in range(2):  # the second call takes the fast path
+        np.testing.assert_allclose(dd.gradient(weighted_squares, x, args=(A,), mode=mode),
+                                   2.0 * x * A.sum(axis=0), rtol=1e-14, atol=0)
+    B = A.copy()
+    B[0, 1] += 3.0
+    kept = B.copy()
+    fortran = np.asfortranarray(B)
+    read_only = B.copy()
+    read_only.flags.writeable = False
+    for other in (B, fortran, read_only, fortran, read_only, B):
+        np.testing.assert_allclose(dd.gradient(weighted_squares, x, args=(other,), mode=mode),
+                                   2.0 * x * B.sum(axis=0), rtol=1e-14, atol=0)
+    np.testing.assert_array_equal(B, kept)
+
+
+def test_the_gradient_fast_path_hands_tape_growth_and_kinks_to_the_full_path():
+    # grows_with_x records more nodes for a larger x[0]: the remembered tape
+    # is too small, the fast run reports it, the full path grows the tape
+    x = np.array([0.5, 3.0])
+    for _ in range(2):
+        np.testing.assert_allclose(reverse_gradient(grows_with_x, x), [0.0, 2 * 5 * 3.0],
+                                   **TIGHT)
+    state = rv._state(_target(grows_with_x))
+    small = state.capacity[(None, 2)]
+    big = np.array([300.0, 3.0])  # 3000 iterations
+    np.testing.assert_allclose(reverse_gradient(grows_with_x, big), [0.0, 2 * 3000 * 3.0],
+                               **TIGHT)
+    assert state.capacity[(None, 2)][0] > small[0]
+    # a kink (a nan coefficient) on the fast path: the exact rerun answers
+    z = np.linspace(1.0, 2.0, 100)
+    reverse_gradient(kink_after_a_long_sum, z)
+    reverse_gradient(kink_after_a_long_sum, z)
+    z[0] = 0.0
+    got = reverse_gradient(kink_after_a_long_sum, z)
+    assert not np.isnan(got).any() and got[0] == z[1]
+
+
+def _scaled_sum_of_squares():
+    scale = 1.0
+
+    def scaled(x):
+        return scale * (x[0] ** 2 + x[1] ** 2)
+
+    def set_scale(value):
+        nonlocal scale
+        scale = value
+
+    return scaled, set_scale
+
+
+scaled_sum_of_squares, set_scale = _scaled_sum_of_squares()
+
+
+def test_the_gradient_fast_path_steps_aside_for_a_closure_holding_duals():
+    x = np.array([1.5, -2.0])
+    for _ in range(2):  # remembered, then the fast path
+        np.testing.assert_array_equal(dd.gradient(scaled_sum_of_squares, x), 2.0 * x)
+    # as inside an outer differentiation: the closure now holds a Python dual,
+    # which only the Python path sees (the compiled function froze 1.0)
+    set_scale(dd.Dual(1.0, 1.0))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dd.FallbackWarning)
+            got = dd.gradient(scaled_sum_of_squares, x)
+    finally:
+        set_scale(1.0)
+    assert all(isinstance(g, dd.Dual) for g in got)
+    assert [g.value for g in got] == list(2.0 * x)
+    assert [float(g.partials[0]) for g in got] == list(2.0 * x)  # d/ds of 2 s x

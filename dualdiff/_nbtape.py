@@ -457,17 +457,21 @@ def _record2(v, a, da, b, db):
     return _form(v, tape, k, 1.0, k2, 1.0) if k2 >= 0 else _const(v)
 
 
-def as_var(x):
-    """``x`` as a Var (a number becomes a constant); compiled code only."""
+def as_var(x, like=None):
+    """``x`` as a Var (a number becomes a constant, of the kind of the Var
+    ``like`` if given: an operation then compiles for one Var type, not for
+    each mix); compiled code only."""
     raise NotImplementedError
 
 
 @overload(as_var, jit_options=_IEEE)
-def _as_var(x):
+def _as_var(x, like=None):
     if isinstance(x, VarType):
-        return lambda x: x
+        return lambda x, like=None: x
     if isinstance(x, _REALS):
-        return lambda x: _const(float(x))
+        if isinstance(like, VarType) and like.per_operation:
+            return lambda x, like=None: make_var(float(x), -1, per_operation_tape(0))
+        return lambda x, like=None: _const(float(x))
 
 
 def _kind(a, b):
@@ -578,7 +582,7 @@ def _square(a):
 def _arith(ops, core):
     def typer(a, b):
         if _kind(a, b) is not None:
-            return lambda a, b: core(as_var(a), as_var(b))
+            return lambda a, b: core(as_var(a, b), as_var(b, a))
     for op in ops:
         overload(op, jit_options=_IEEE)(typer)
 
@@ -674,7 +678,7 @@ for _fn in (math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfi
 def _selection(fns, impl):
     def typer(a, b):
         if _kind(a, b) is not None:
-            return lambda a, b: impl(as_var(a), as_var(b))
+            return lambda a, b: impl(as_var(a, b), as_var(b, a))
     for fn in fns:
         overload(fn)(typer)
 
@@ -758,7 +762,7 @@ def _register_binary(rule):
 
     def typer(a, b):
         if _kind(a, b) is not None:
-            return lambda a, b: impl(as_var(a), as_var(b))
+            return lambda a, b: impl(as_var(a, b), as_var(b, a))
 
     spellings = [rule.generic]
     for module, name in ((math, rule.math_name), (np, rule.numpy_name)):

@@ -58,12 +58,12 @@ __all__ = ["set_tape_limit", "get_tape_limit", "tape_size", "NODE_BYTES",
 #: ``mode="auto"`` uses reverse mode for a gradient (and a vjp) when x has at
 #: least this many elements.  Measured with ``python -m benchmarks reverse
 #: --quick`` (Rosenbrock and a quadratic chain, thread CPU time, 2-core
-#: machine; session 5: SLP-vectorized forward drivers, preaccumulated tape),
-#: forward/reverse in us: Rosenbrock 4.4/4.8 (n = 48), 5.1/4.9 (64), 5.9/4.9
-#: (80); chain 4.1/4.6 (48), 4.7/4.7 (64), 5.2/4.8 (80).  Reverse costs a
-#: near-constant 4.5-6 us up to n ~ 250 (Python and tape set-up); forward pays
-#: n/8 sweeps.  Auto was at worst 1.02x the better mode.  Structured
-#: parameters always use reverse mode.
+#: machine; session 6: per-call fast paths, tape kinds in the Var type),
+#: forward/reverse in us: Rosenbrock 1.67/2.02 (n = 32), 2.21/2.12 (48),
+#: 2.82/2.20 (64); chain 1.63/2.05 (32), 2.02/2.11 (48), 2.50/2.19 (64).
+#: Reverse costs a near-constant 2-2.5 us up to n ~ 150; forward pays n/8
+#: sweeps.  Auto was at worst 1.03x the better mode.  Structured parameters
+#: always use reverse mode.
 AUTO_REVERSE_MIN_INPUTS = 56
 #: First tape capacity (nodes) for a function never seen before, per input.
 _INITIAL_NODES_PER_INPUT = 16

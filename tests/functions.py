@@ -6,6 +6,9 @@ function object is reused across tests (dualdiff caches drivers per function).
 
 import math
 
+import numpy as np
+import pytest
+
 from dualdiff.examples import (  # noqa: F401  (re-exported for the tests)
     broyden, broyden_jacobian, example, example_derivative, rosenbrock, rosenbrock_gradient,
 )
@@ -47,3 +50,24 @@ def iterate_and_collect(x):
         if xi > biggest:
             biggest = xi
     return (total, biggest, 3.0)
+
+
+def assert_fast_path_guards(derivative, f, x, mode, first):
+    """Inputs the per-call fast paths must never hand to a compiled entry
+    point (strided, unaligned, float32) give ``derivative(f, x, mode=mode)``
+    through the full path, equal to ``first``; bad input keeps its errors."""
+    wide = np.zeros(2 * len(x))
+    wide[::2] = x
+    np.testing.assert_array_equal(derivative(f, wide[::2], mode=mode), first)
+    raw = np.zeros(8 * len(x) + 1, np.uint8)
+    unaligned = raw[1:].view(np.float64)
+    unaligned[:] = x
+    assert not unaligned.flags.aligned
+    np.testing.assert_array_equal(derivative(f, unaligned, mode=mode), first)
+    x32 = x.astype(np.float32)
+    np.testing.assert_array_equal(derivative(f, x32, mode=mode),
+                                  derivative(f, x32.astype(np.float64), mode=mode))
+    with pytest.raises(ValueError, match="1-D"):
+        derivative(f, x.reshape(1, len(x)), mode=mode)
+    with pytest.raises(ValueError, match="mode"):
+        derivative(f, x, mode="sideways")

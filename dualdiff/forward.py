@@ -519,9 +519,12 @@ def argument_types_key(args):
 
 class FastPaths:
     """Remembered runs of one API function: ``id(f) -> (weak reference to f,
-    {key: run}, whether f has a closure)``.  A closure may come to hold
-    Python duals (an outer differentiation on the Python path), so for such
-    f every lookup checks that it does not.  An entry goes when f does."""
+    {key: (run, argument types)}, whether f has a closure)``.  Keys hold the
+    ids of the argument types (:func:`argument_types_key`); the entry holds
+    the types themselves, so those ids are never reused while it lives.  A
+    closure may come to hold Python duals (an outer differentiation on the
+    Python path), so for such f every lookup checks that it does not.  An
+    entry goes when f does."""
 
     def __init__(self):
         self._entries = {}
@@ -531,17 +534,17 @@ class FastPaths:
         entry = self._entries.get(id(f))
         if entry is None:
             return None
-        run = entry[1].get(key)
-        if run is None or entry[0]() is not f or (entry[2] and _holds_duals(f, ())):
+        found = entry[1].get(key)
+        if found is None or entry[0]() is not f or (entry[2] and _holds_duals(f, ())):
             return None
-        return run
+        return found[0]
 
     def keys(self, f):
         """The keys remembered for f."""
         entry = self._entries.get(id(f))
         return [] if entry is None or entry[0]() is not f else list(entry[1])
 
-    def put(self, f, key, run):
+    def put(self, f, key, run, argtypes):
         entry = self._entries.get(id(f))
         if entry is None or entry[0]() is not f:
             try:
@@ -550,7 +553,7 @@ class FastPaths:
                 return
             closure = getattr(getattr(f, "py_func", f), "__closure__", None) is not None
             entry = self._entries[id(f)] = (ref, {}, closure)
-        entry[1][key] = run
+        entry[1][key] = (run, argtypes)
 
     def _forget(self, ref):
         for key, entry in list(self._entries.items()):
@@ -583,7 +586,7 @@ def _remember_fast_gradient(f, n, mode, args):
     if run is None:  # forward mode answered (or reverse fell back to it)
         run = _forward_fast_gradient(target, n, argtypes)
     if run is not None:
-        _fast_gradients.put(f, key, run)
+        _fast_gradients.put(f, key, run, argtypes)
 
 
 def _forward_fast_gradient(target, n, argtypes):
@@ -614,8 +617,9 @@ def _reverse_missed(f, mode):
             and target.fallback_reason is None:
         state.warned = True
         name = getattr(f, "__name__", repr(f))
+        reason = state.fallback_reason or state.per_operation_failure
         warnings.warn(f"dualdiff: Numba could not compile {name!r} for reverse-mode "
-                      f"numbers ({state.fallback_reason}); using forward mode instead "
+                      f"numbers ({reason}); using forward mode instead "
                       "(exact, but its cost grows with the number of inputs)",
                       FallbackWarning, stacklevel=4)
 

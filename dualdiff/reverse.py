@@ -458,6 +458,8 @@ def fast_gradient(target, n, argtypes):
 
     def value_and_gradient(x, args):
         capacity, blob_words = capacities[key]
+        if capacity * NODE_BYTES + blob_words * 8 >= _limit["bytes"]:
+            return None  # the limit was lowered: _run applies it
         header, value, grad = call(x, capacity, blob_words, _NOT_EXACT, args)
         if header[2] & _RERUN_FLAGS:
             return None

@@ -405,7 +405,7 @@ def _remember_fast_hessian(f, n, tape, args):
                                      choose_hessian_chunk(n), argtypes))
         run = _forward_fast_hessian(driver, n, argtypes) if driver is not None else None
     if run is not None:
-        _fast_hessians.put(f, key, run)
+        _fast_hessians.put(f, key, run, argtypes)
 
 
 def _forward_fast_hessian(driver, n, argtypes):

@@ -352,6 +352,16 @@ def test_memory_limit_error_says_how_to_raise_it():
     finally:
         rv.set_tape_limit(old)
     assert rv.get_tape_limit() == old
+    # a size remembered (and on the fast path) before the limit was lowered
+    x = np.ones(3000)
+    for _ in range(2):
+        np.testing.assert_array_equal(dd.gradient(rosenbrock, x, mode="reverse"), 0.0)
+    old = rv.set_tape_limit(64 * 1024)
+    try:
+        with pytest.raises(MemoryError, match="tape limit of 65,536 bytes"):
+            dd.gradient(rosenbrock, x, mode="reverse")
+    finally:
+        rv.set_tape_limit(old)
     with pytest.raises(ValueError, match="positive"):
         rv.set_tape_limit(0)
 

@@ -180,7 +180,7 @@ for _field in ("value", "tape", "i1", "c1", "i2", "c2"):
     make_attribute_wrapper(VarType, _field, _field)
 
 
-def _build_var(context, builder, value, index, tape, result=var_type):
+def _build_var(context, builder, value, index, tape, result):
     """The Var of node ``index`` (one term, coefficient 1; -1: a constant)."""
     s = cgutils.create_struct_proxy(result)(context, builder)
     s.value = value
@@ -536,7 +536,7 @@ def _pow_second_exponent(v, p):
 def _pow_vv(a, b):
     z = a.value ** b.value
     if a.i1 < 0 and b.i1 < 0:
-        return make_var(z, -1, 0)
+        return _const(z)
     da = _pow_exponent_derivative(a.value, b.value)
     db = _pow_base_derivative(z, a.value, b.value)
     r = _record2(z, a, da, b, db)
@@ -552,7 +552,7 @@ def _pow_vv(a, b):
 def _pow_vc(a, p):
     z = a.value ** p
     if a.i1 < 0:
-        return make_var(z, -1, 0)
+        return _const(z)
     r = _record1(z, a, _pow_exponent_derivative(a.value, p))
     if r.i1 >= 0 and _wants_second(r.tape):
         _put_second(r.tape, r.i1, _pow_second_exponent(a.value, p), 0.0, 0.0)
@@ -563,7 +563,7 @@ def _pow_vc(a, p):
 def _pow_cv(c, b):
     z = c ** b.value
     if b.i1 < 0:
-        return make_var(z, -1, 0)
+        return _const(z)
     d = _pow_base_derivative(z, c, b.value)
     r = _record1(z, b, d)
     if r.i1 >= 0 and _wants_second(r.tape):
@@ -750,7 +750,7 @@ def _register_binary(rule):
         av, bv = a.value, b.value
         z = value_fn(av, bv)
         if a.i1 < 0 and b.i1 < 0:
-            return make_var(z, -1, 0)
+            return _const(z)
         r = _record2(z, a, da_fn(av, bv, z), b, db_fn(av, bv, z))
         if r.i1 >= 0 and _wants_second(r.tape):
             if has_d2:

@@ -519,22 +519,24 @@ def argument_types_key(args):
 
 class FastPaths:
     """Remembered runs of one API function: ``id(f) -> (weak reference to f,
-    {key: (run, argument types)}, whether f has a closure)``.  Keys hold the
-    ids of the argument types (:func:`argument_types_key`); the entry holds
-    the types themselves, so those ids are never reused while it lives.  A
-    closure may come to hold Python duals (an outer differentiation on the
-    Python path), so for such f every lookup checks that it does not.  An
-    entry goes when f does."""
+    {key: (run, argument types)}, whether f has a closure)``.  A key is a
+    ``head`` the caller chooses (mode, size) plus the ids of the argument
+    types (:func:`argument_types_key`); the entry holds the types
+    themselves, so those ids are never reused while it lives.  A closure may
+    come to hold Python duals (an outer differentiation on the Python path),
+    so for such f every lookup checks that it does not.  An entry goes when
+    f does."""
 
     def __init__(self):
         self._entries = {}
 
-    def get(self, f, key):
-        """The run remembered for f under ``key``, or None."""
+    def get(self, f, head, args):
+        """The run remembered for f under ``head`` and the types of ``args``,
+        or None (the types are only looked up when f has an entry)."""
         entry = self._entries.get(id(f))
         if entry is None:
             return None
-        found = entry[1].get(key)
+        found = entry[1].get(head + (argument_types_key(args),))
         if found is None or entry[0]() is not f or (entry[2] and _holds_duals(f, ())):
             return None
         return found[0]
@@ -544,7 +546,8 @@ class FastPaths:
         entry = self._entries.get(id(f))
         return [] if entry is None or entry[0]() is not f else list(entry[1])
 
-    def put(self, f, key, run, argtypes):
+    def put(self, f, head, argtypes, run):
+        """Remember ``run`` for f under ``head`` and arguments of ``argtypes``."""
         entry = self._entries.get(id(f))
         if entry is None or entry[0]() is not f:
             try:
@@ -553,7 +556,7 @@ class FastPaths:
                 return
             closure = getattr(getattr(f, "py_func", f), "__closure__", None) is not None
             entry = self._entries[id(f)] = (ref, {}, closure)
-        entry[1][key] = (run, argtypes)
+        entry[1][head + (tuple([id(t) for t in argtypes]),)] = (run, argtypes)
 
     def _forget(self, ref):
         for key, entry in list(self._entries.items()):
@@ -569,8 +572,7 @@ def _fast_value_and_gradient(f, x, args, mode, chunk):
     if chunk is not None or not is_plain_vector(x) or type(args) is not tuple \
             or mode not in _MODES:
         return None
-    n = x.shape[0]
-    run = _fast_gradients.get(f, (mode, n, argument_types_key(args)))
+    run = _fast_gradients.get(f, (mode, x.shape[0]), args)
     return None if run is None else run(x, args)
 
 
@@ -578,15 +580,14 @@ def _remember_fast_gradient(f, n, mode, args):
     """After a full-path gradient of f (n inputs, no chunk given): remember a
     run of the driver that answered, for :func:`_fast_value_and_gradient`."""
     argtypes = argument_types(args)
-    key = (mode, n, argument_types_key(args))
-    if argtypes is None or key[2] is None or _fast_gradients.get(f, key) is not None:
+    if argtypes is None or _fast_gradients.get(f, (mode, n), args) is not None:
         return
     target = _target(f)
     run = _reverse.fast_gradient(target, n, argtypes) if _use_reverse(mode, n) else None
     if run is None:  # forward mode answered (or reverse fell back to it)
         run = _forward_fast_gradient(target, n, argtypes)
     if run is not None:
-        _fast_gradients.put(f, key, run, argtypes)
+        _fast_gradients.put(f, (mode, n), argtypes, run)
 
 
 def _forward_fast_gradient(target, n, argtypes):

@@ -48,7 +48,7 @@ from .dual import Dual
 from .forward import (
     _MODES, _TAGS, FastPaths, _as_scalar, _as_vector, _check_args, _check_callable,
     _check_mode, _curry, _holds_duals, _is_nested, _scalar_value, _target, argument_types,
-    argument_types_key, choose_chunk, compiled_for, is_plain_vector,
+    choose_chunk, compiled_for, is_plain_vector,
 )
 
 __all__ = ["hessian", "value_gradient_and_hessian", "hvp", "vhv", "second_derivative",
@@ -366,7 +366,7 @@ def hessian(f, x=None, args=(), chunk=None, mode="auto"):
         # per-call fast path: f whose Hessian at this size and with arguments
         # of these types already worked (see forward.FastPaths)
         n = x.shape[0]
-        run = _fast_hessians.get(f, (_takes_tape(mode, n), n, argument_types_key(args)))
+        run = _fast_hessians.get(f, (_takes_tape(mode, n), n), args)
         if run is not None:
             hess = run(x, args)
             if hess is not None:
@@ -392,10 +392,9 @@ _fast_hessians = FastPaths()
 
 def _remember_fast_hessian(f, n, tape, args):
     argtypes = argument_types(args)
-    key = (tape, n, argument_types_key(args))
-    if argtypes is None or key[2] is None:
+    if argtypes is None:
         return
-    if not tape and _fast_hessians.get(f, key) is not None:
+    if not tape and _fast_hessians.get(f, (tape, n), args) is not None:
         return  # a forward driver does not change
     target = _target(f)
     if tape:
@@ -405,7 +404,7 @@ def _remember_fast_hessian(f, n, tape, args):
                                      choose_hessian_chunk(n), argtypes))
         run = _forward_fast_hessian(driver, n, argtypes) if driver is not None else None
     if run is not None:
-        _fast_hessians.put(f, key, run, argtypes)
+        _fast_hessians.put(f, (tape, n), argtypes, run)
 
 
 def _forward_fast_hessian(driver, n, argtypes):

@@ -66,7 +66,8 @@ from ._numba_compat import (
 
 __all__ = ["VarType", "var_type", "TapeType", "VarArrayType", "wrap_var_array", "make_var",
            "per_operation_tape", "node_of", "settle", "NODE_BYTES", "HEADER_WORDS",
-           "OWN_ADDRESS_WORD", "SECOND_WORD", "NO_SECOND", "FORM_NAN", "header_pointer"]
+           "OWN_ADDRESS_WORD", "SECOND_WORD", "NO_SECOND", "FORM_NAN", "NOT_FINITE",
+           "header_pointer"]
 
 #: Bytes of tape per node (two parent ids, two local partials).
 NODE_BYTES = 32
@@ -79,6 +80,9 @@ SECOND_WORD = 8
 NO_SECOND = 4
 #: Flag: a preaccumulated form had a nan coefficient (see ``_push_form``).
 FORM_NAN = 8
+#: Flag: the swept result holds an inf or nan, so forward mode decides it
+#: (issue 22; see :mod:`dualdiff._tape_hessian`).  Drivers also return it.
+NOT_FINITE = 32
 _IEEE = {"error_model": "numpy", "forceinline": True}
 _jitable = register_jitable(**_IEEE)
 _REALS = (types.Integer, types.Float, types.Boolean)

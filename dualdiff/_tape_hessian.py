@@ -25,8 +25,17 @@ operations that record scalar nodes).  A block node (matmul, sum: see
 :mod:`dualdiff._tape_blocks`), a rule without a second derivative, or several
 outputs make :func:`value_gradient_and_hessian` return None, and the caller
 uses hyper-dual numbers (forward over forward).  Products are multiplied
-NaN-safely (a zero tangent or adjoint contributes zero even against an
-infinite partial), as the forward drivers do.
+NaN-safely (a zero tangent, adjoint or partial contributes zero even against
+an infinite one), as the forward drivers do.
+
+Forward mode decides singular points.  Reverse and forward sweeps sum the
+same chain-rule products in different orders, and where a partial is
+infinite the order matters: in ``cbrt(sin(x0) - sin(x0))`` forward mode's
+tangent of the difference is exactly 0 (so the term is 0) while the backward
+pass meets ``inf - inf``.  So a sweep whose gradient or Hessian holds an inf
+or nan says so (:data:`NOT_FINITE`), and the caller computes that call with
+hyper-duals instead: the answer is forward mode's, at the price of a forward
+sweep on such calls only.
 """
 
 import math
@@ -35,14 +44,15 @@ import numpy as np
 
 from . import reverse
 from ._nbtape import (
-    HEADER_WORDS, NO_SECOND, OWN_ADDRESS_WORD, SECOND_WORD, VarArrayType, VarType, node_of,
-    per_operation_tape, wrap_var_array,
+    HEADER_WORDS, NO_SECOND, NOT_FINITE, OWN_ADDRESS_WORD, SECOND_WORD, VarArrayType, VarType,
+    node_of, per_operation_tape, wrap_var_array,
 )
 from ._numba_compat import numba, types
 from ._typeof import typeof_args
 from .forward import _first_line
 
-__all__ = ["value_gradient_and_hessian", "fast_hessian", "unsupported_reason", "LANES"]
+__all__ = ["value_gradient_and_hessian", "fast_hessian", "unsupported_reason", "LANES",
+           "NOT_FINITE"]
 
 #: Directions per forward/backward pass (columns of H per pass).  Tangents and
 #: their adjoints take ``2 * LANES`` floats per tape node; the budget below
@@ -142,7 +152,7 @@ def _hessian_sweeps(links, second, count, n, out_id, lanes, seeds, grad, out, wo
             out[:, :] = dadj[:n, :]
             if grad.shape[0] > 0:
                 grad[:] = g[:n]
-            return 0
+            return _finite_or_flag(grad, out)
         for r in range(n):
             for lane in range(width):
                 out[r, c0 + lane] = dadj[r, lane]
@@ -152,12 +162,27 @@ def _hessian_sweeps(links, second, count, n, out_id, lanes, seeds, grad, out, wo
     for r in range(n):
         for c in range(r + 1, n):
             out[c, r] = out[r, c]
+    return _finite_or_flag(grad, out)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _finite_or_flag(grad, out):
+    """0, or ``NOT_FINITE`` when the gradient or the Hessian (block) holds an
+    inf or nan: then forward over forward answers (see the module docstring)."""
+    for value in grad:
+        if not math.isfinite(value):
+            return NOT_FINITE
+    for value in out.ravel():
+        if not math.isfinite(value):
+            return NOT_FINITE
     return 0
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def _safe(c, t):
-    return c * t if t != 0.0 else 0.0
+    """``c * t``, or 0 when either factor is exactly 0 (even against inf or
+    nan): the README's rule for singular partials, in both directions."""
+    return c * t if (c != 0.0) & (t != 0.0) else 0.0
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -211,10 +236,13 @@ def _second_adjoints(links, partials, second, g, accumulate, n, count, tangent, 
                 g[i] += a * gk
             if b != 0.0:
                 g[j] += b * gk
-        # g[k] times the second partials; zero when g[k] is (NaN-safe)
-        aa = second[k, 0] * gk if gk != 0.0 else 0.0
-        ab = second[k, 1] * gk if gk != 0.0 and j >= 0 else 0.0
-        bb = second[k, 2] * gk if gk != 0.0 and j >= 0 else 0.0
+        # g[k] times the second partials, NaN-safely both ways: a zero second
+        # partial (a linear node) times an infinite adjoint (one downstream
+        # of sqrt or cbrt at 0) is 0, as forward mode has it (issue 22:
+        # cbrt(x0 - x0) + x1 gave a nan Hessian)
+        aa = _safe(second[k, 0], gk)
+        ab = _safe(second[k, 1], gk) if j >= 0 else 0.0
+        bb = _safe(second[k, 2], gk) if j >= 0 else 0.0
         d0 = dlo[k]
         d1 = dhi[k]
         finite = math.isfinite(a) and math.isfinite(b) and math.isfinite(aa) \
@@ -459,9 +487,11 @@ _NO_GRADIENT = np.empty(0)  # the sweeps skip the gradient (never written)
 
 def value_gradient_and_hessian(target, x, args, seeds=_IDENTITY):
     """``(value, gradient (n,), hessian (n, n))`` of a scalar f from one
-    second-order tape, or None when the tape Hessian does not apply (see the
-    module docstring); with ``seeds`` (n, L), ``H @ seeds`` instead of the
-    Hessian, in one pass.  ``x`` is a float64 vector, never modified."""
+    second-order tape, None when the tape Hessian does not apply, or
+    :data:`NOT_FINITE` when the answer at x holds an inf or nan (forward mode
+    decides it: see the module docstring); with ``seeds`` (n, L),
+    ``H @ seeds`` instead of the Hessian, in one pass.  ``x`` is a float64
+    vector, never modified."""
     state = _state(target)
     driver, key = _driver_for(target, args, state)
     if driver is None:
@@ -479,6 +509,8 @@ def value_gradient_and_hessian(target, x, args, seeds=_IDENTITY):
                 return None  # hyper-duals need no tape
             capacity *= 2
             continue
+        if flags == NOT_FINITE:
+            return NOT_FINITE
         if flags != 0:
             for bit, reason in _REASONS.items():
                 if flags & bit:

@@ -643,10 +643,11 @@ def _value_and_jacobian_any(f, x, args, mode, chunk, gradient=False):
         checked = _reverse.checked_value_and_gradient if gradient else \
             _reverse.checked_value_and_jacobian
         result = checked(f, x, args, layout)
-        if result is not None:
+        if result is None:
+            _reverse_missed(f, mode)
+        elif result is not _reverse.NOT_FINITE:  # else forward mode decides
             values, jac, shape = result
             return values, jac, shape, layout
-        _reverse_missed(f, mode)
     if x is given:
         x = x.copy()  # forward mode works on its own copy, as _as_vector gives
     g = f if layout is None else _structured_wrapper(f, layout, len(args))
@@ -988,14 +989,15 @@ def vjp(f, x, u, args=(), chunk=None, mode="auto"):
                 and not _holds_duals(f, args):
             u_arr = np.asarray(u, dtype=np.float64)
             result = _reverse.checked_vjp(f, flat, u_arr, args, layout)
-            if result is not None:
+            if result is None:
+                _reverse_missed(f, mode)
+            elif result is not _reverse.NOT_FINITE:  # else forward mode decides
                 values, product, shape = result
                 value = _scalar_value(values, shape)
                 if u_arr.shape != np.shape(value):
                     raise ValueError(f"u must have the shape of f(x) {np.shape(value)}, "
                                      f"got {u_arr.shape}")
                 return value, product if layout is None else _unflatten(product, layout)
-            _reverse_missed(f, mode)
     value, jac = value_and_jacobian(f, x, args=args, chunk=chunk, mode="forward")
     if structured:
         jac_flat = np.concatenate([np.reshape(j, np.shape(value) + (-1,)) for j in jac], -1)

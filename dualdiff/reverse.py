@@ -36,13 +36,14 @@ Examples
 array([2., 4., 6.])
 """
 
+import math
 import threading
 
 import numpy as np
 
 from ._nbtape import (
-    FORM_NAN, HEADER_WORDS, NODE_BYTES, OWN_ADDRESS_WORD, SECOND_WORD, VarArrayType, VarType,
-    make_var, node_of, per_operation_tape, wrap_var_array,
+    FORM_NAN, HEADER_WORDS, NOT_FINITE, NODE_BYTES, OWN_ADDRESS_WORD, SECOND_WORD, VarArrayType,
+    VarType, make_var, node_of, per_operation_tape, wrap_var_array,
 )
 # the sweep lives beside the block runner it calls: Numba's cache of a
 # function is only checked against its own file
@@ -267,6 +268,8 @@ def _driver_source(layout, gradient, per_operation):
                   "        return header, value, np.zeros(n)",
                   "    out_ids = np.full(1, node, np.int64)",
                   "    grad = backward(links, blob, header[0], n, out_ids, np.ones((1, 1)))",
+                  "    if not all_finite(grad):",
+                  f"        header[2] |= {NOT_FINITE}",
                   "    return header, value, grad[0]"]
     else:
         lines += ["    out_values, out_ids, shape = _outputs(y)",
@@ -277,7 +280,8 @@ def _driver_source(layout, gradient, per_operation):
 def _build_driver(dispatcher, layout, gradient, per_operation):
     namespace = {"np": np, "f": dispatcher, "wrap_var_array": wrap_var_array,
                  "make_var": make_var, "per_operation_tape": per_operation_tape,
-                 "_outputs": _outputs, "_scalar_output": _scalar_output, "backward": _backward}
+                 "_outputs": _outputs, "_scalar_output": _scalar_output, "backward": _backward,
+                 "all_finite": _all_finite}
     source = _driver_source(layout, gradient, per_operation)
     exec(compile(source, "<dualdiff reverse driver>", "exec"), namespace)
     return numba.njit(namespace["driver"])
@@ -461,7 +465,7 @@ def fast_gradient(target, n, argtypes):
         if capacity * NODE_BYTES + blob_words * 8 >= _limit["bytes"]:
             return None  # the limit was lowered: _run applies it
         header, value, grad = call(x, capacity, blob_words, _NOT_EXACT, args)
-        if header[2] & _RERUN_FLAGS:
+        if header[2] & (_RERUN_FLAGS | NOT_FINITE):
             return None
         return value, grad
 
@@ -524,35 +528,58 @@ def _tape_for(f, x, args, layout=None):
 # not for direct use
 # ===========================================================================
 
+# Each returns None when f does not compile for Var numbers, and NOT_FINITE
+# when the answer holds an inf or nan: the backward sweep sums the chain
+# rule's products in another order than forward mode, which differs where a
+# partial is infinite (cbrt(sin(x0) - sin(x0)): forward mode's tangent of the
+# difference is exactly 0, the backward sweep meets inf - inf), so forward
+# mode decides such calls (issue 22).
+
+@numba.njit(cache=True)
+def _all_finite(a):
+    for value in a.ravel():
+        if not math.isfinite(value):
+            return False
+    return True
+
+
+def _checked(values, jac, shape):
+    return (values, jac, shape) if _all_finite(jac) else NOT_FINITE
+
+
 def checked_value_and_jacobian(f, x, args=(), layout=None):
     """``(values (m,), jacobian (m, n), shape)`` by m backward sweeps over one
-    tape, or None when f does not compile for Var numbers."""
+    tape, None, or NOT_FINITE (see above)."""
     tape = _tape_for(f, x, args, layout)
     if tape is None:
         return None
-    return _value_and_jacobian(tape)
+    return _checked(*_value_and_jacobian(tape))
 
 
 def checked_value_and_gradient(f, x, args=(), layout=None):
     """``(values (1,), gradient (1, n), ())`` for an f that returns a number,
     recorded and swept in one compiled call; for other f, as
     :func:`checked_value_and_jacobian`.  None when f does not compile for Var
-    numbers."""
+    numbers, NOT_FINITE as above."""
     x = np.ascontiguousarray(x, dtype=np.float64)
     result = _run(_target_of(f), x, args, layout, gradient=True)
     if result is None:
         return None
     if len(result) == 3:  # the sweeping driver: (header, value, gradient)
+        if result[0][2] & NOT_FINITE:
+            return NOT_FINITE
         return np.array([result[1]]), result[2].reshape(1, -1), ()
-    return _value_and_jacobian(_tape(result, len(x)))
+    return _checked(*_value_and_jacobian(_tape(result, len(x))))
 
 
 def checked_vjp(f, x, u, args=(), layout=None):
-    """``(values (m,), u^T J (n,), shape)`` in one backward sweep, or None."""
+    """``(values (m,), u^T J (n,), shape)`` in one backward sweep, None, or
+    NOT_FINITE (see above)."""
     tape = _tape_for(f, x, args, layout)
     if tape is None:
         return None
     if u.size != len(tape.ids):
         raise ValueError(f"u must have the shape of f(x) {tape.shape}, got {u.shape}")
-    return tape.values, tape.sweep(np.ascontiguousarray(u, dtype=np.float64).reshape(1, -1))[0], \
-        tape.shape
+    return _checked(tape.values,
+                    tape.sweep(np.ascontiguousarray(u, dtype=np.float64).reshape(1, -1))[0],
+                    tape.shape)

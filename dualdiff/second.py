@@ -212,11 +212,12 @@ def _full_hessian(f, x, args, chunk, mode="forward"):
         mode = "forward"  # a chunk size is a forward-mode choice; small n: see the constant
     if mode != "forward" and compiled:
         found = _tape_hessian.value_gradient_and_hessian(target, x, args)
-        if found is not None:
+        if found is None:
+            if mode == "reverse":
+                _tape_hessian_missed(f, target, args)
+        elif found is not _tape_hessian.NOT_FINITE:  # else forward mode decides
             value, grad, hess = found
             return np.array([value]), grad.reshape(1, n), hess.reshape(1, n, n), ()
-        if mode == "reverse":
-            _tape_hessian_missed(f, target, args)
     if compiled:
         size = choose_hessian_chunk(n, chunk)
         driver = _compiled(target, "hessian", size, size, args)
@@ -498,10 +499,11 @@ def hvp(f, x=None, v=None, args=(), chunk=None, mode="auto"):
     if mode != "forward" and _use_compiled(x, f, args) and not _is_nested(v):
         found = _tape_hessian.value_gradient_and_hessian(
             target, x, args, seeds=np.ascontiguousarray(v, dtype=np.float64).reshape(-1, 1))
-        if found is not None:
+        if found is None:
+            if mode == "reverse":
+                _tape_hessian_missed(f, target, args)
+        elif found is not _tape_hessian.NOT_FINITE:  # else forward mode decides
             return found[2][:, 0]
-        if mode == "reverse":
-            _tape_hessian_missed(f, target, args)
     if _use_compiled(x, f, args):
         driver = _compiled(target, "hvp", choose_chunk(len(x), chunk), 1, args)
     if driver is None:

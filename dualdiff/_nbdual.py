@@ -510,10 +510,15 @@ def _value_call(base, args):
 
 
 def _register_unary(rule):
-    namespace = {"generic": rule.generic, "d1": rule.d1, "value_fn": rule.value}
+    namespace = {"generic": rule.generic, "d1": rule.d1, "value_fn": rule.value,
+                 "convert_to": convert_to}
 
     def dual_impl(x):
         call = _value_call(x.base, "av")
+        if rule.constant:  # zero partials, not 0 * partial (nan where one is inf)
+            return _generate(rule.name, "unary", x.n, x.base,
+                             (f"y = {call}", "zero = convert_to(0.0, av)"), "y",
+                             lambda i: "zero", namespace)
         element = (lambda i: _safe(x.base, f"ap{i}", "d")) if rule.singular \
             else (lambda i: f"ap{i} * d")
         return _generate(rule.name, "unary", x.n, x.base, (f"y = {call}", "d = d1(av, y)"),

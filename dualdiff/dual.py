@@ -312,9 +312,11 @@ class Dual:
             y = np.float64(_py_value(rule, v))
         else:
             y = rule.generic(v)
+        if rule.constant and self.partials.dtype != object:
+            return Dual._make(y, np.zeros(self.partials.shape), self.tag)
         with np.errstate(all="ignore"):
             d = rule.d1(v, y)
-        return Dual._make(y, _scale(self.partials, d, rule.singular), self.tag)
+        return Dual._make(y, _scale(self.partials, d, rule.singular or rule.constant), self.tag)
 
     @staticmethod
     def _dd_apply_binary(rule, a, b):

@@ -68,11 +68,14 @@ def _checked_real(x, what):
 
 def _safe_mul(p, d):
     """``p * d`` where an exactly-zero ``p`` stays zero even if ``d`` is inf/nan
-    (sqrt at 0: the rule table's ``singular`` convention)."""
+    (sqrt at 0: the rule table's ``singular`` convention), and a zero ``d``
+    keeps an infinite ``p`` zero (floor(sqrt(x)) at 0)."""
     with np.errstate(all="ignore"):
         out = p * d
     if not math.isfinite(d):
         out = np.where(p == 0.0, 0.0, out)
+    elif d == 0.0:
+        out = np.zeros(np.shape(out))
     return out
 
 
@@ -311,6 +314,9 @@ class HyperDual(Dual):
 
     # -- the chain rule with the table's d1 and d2 ----------------------------------
     def _chain(self, y, d1, d2, singular):
+        """The chain rule; ``singular``: an exactly-zero part stays zero against
+        an infinite derivative (and a piecewise-constant rule's zero
+        derivative keeps an infinite part zero: see ``_safe_mul``)."""
         mul = _safe_mul if singular else (lambda p, d: p * d)
         e1 = mul(self._e1, d1)
         e2 = mul(self._e2, d1)
@@ -330,7 +336,7 @@ class HyperDual(Dual):
                 raise NotImplementedError(
                     f"the rule table has no second derivative for {rule.name}; "
                     "its hyper-dual second derivative is not available")
-        return self._chain(float(y), d1, d2, rule.singular)
+        return self._chain(float(y), d1, d2, rule.singular or rule.constant)
 
     @staticmethod
     def _dd_apply_binary(rule, a, b):

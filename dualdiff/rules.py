@@ -19,7 +19,8 @@ Conventions at kinks and ties (documented in the README):
 * on a tie the *first* argument wins (``max(a, b)`` is ``a`` when ``a == b``),
   so ``abs'(0) = +1`` and ``relu(x) = max(x, 0.0)`` has derivative 1 at 0;
 * piecewise-constant functions (``floor``, ``ceil``, ``trunc``, ``sign``,
-  ``rint``) have derivative 0 everywhere;
+  ``rint``; marked ``constant``) have derivative 0 everywhere, whatever the
+  derivative of their argument (an infinite one included);
 * rules marked ``singular`` have infinite derivatives at a domain edge
   (``sqrt'(0)``); their partials are multiplied NaN-safely, so a partial that
   is exactly zero stays zero instead of becoming ``0 * inf = nan``.
@@ -58,6 +59,9 @@ class UnaryRule:
     math_name: Optional[str] = None
     numpy_name: Optional[str] = None
     singular: bool = False
+    #: piecewise constant (floor, sign ...): every partial of the result is
+    #: exactly 0, even where the argument's is inf (floor(sqrt(x)) at 0)
+    constant: bool = False
     generic: Optional[Callable] = None  # filled in below
 
 
@@ -327,11 +331,11 @@ UNARY = [
     UnaryRule("reciprocal", _reciprocal_value, lambda x, y: -y * y,             lambda x, y, dy: -2.0 * y * dy,                  (0.01, 1e2), None, "reciprocal", singular=True),
     UnaryRule("sinc",    _sinc_value, _sinc_d1,                                 _sinc_d2,                                        (-5, 5),     None, "sinc"),
     UnaryRule("absolute", abs,        lambda x, y: _tie_sign(x),                lambda x, y, dy: 0.0,                            (-1e2, 1e2), "fabs", "absolute"),
-    UnaryRule("sign",    _sign_value, lambda x, y: 0.0,                         lambda x, y, dy: 0.0,                            (-1e2, 1e2), None, "sign"),
-    UnaryRule("floor",   _floor_value, lambda x, y: 0.0,                        lambda x, y, dy: 0.0,                            (-1e2, 1e2), None, "floor"),
-    UnaryRule("ceil",    _ceil_value, lambda x, y: 0.0,                         lambda x, y, dy: 0.0,                            (-1e2, 1e2), None, "ceil"),
-    UnaryRule("trunc",   _trunc_value, lambda x, y: 0.0,                        lambda x, y, dy: 0.0,                            (-1e2, 1e2), None, "trunc"),
-    UnaryRule("rint",    _rint_value, lambda x, y: 0.0,                         lambda x, y, dy: 0.0,                            (-1e2, 1e2), None, "rint"),
+    UnaryRule("sign",    _sign_value, lambda x, y: 0.0,                         lambda x, y, dy: 0.0,                            (-1e2, 1e2), None, "sign", constant=True),
+    UnaryRule("floor",   _floor_value, lambda x, y: 0.0,                        lambda x, y, dy: 0.0,                            (-1e2, 1e2), None, "floor", constant=True),
+    UnaryRule("ceil",    _ceil_value, lambda x, y: 0.0,                         lambda x, y, dy: 0.0,                            (-1e2, 1e2), None, "ceil", constant=True),
+    UnaryRule("trunc",   _trunc_value, lambda x, y: 0.0,                        lambda x, y, dy: 0.0,                            (-1e2, 1e2), None, "trunc", constant=True),
+    UnaryRule("rint",    _rint_value, lambda x, y: 0.0,                         lambda x, y, dy: 0.0,                            (-1e2, 1e2), None, "rint", constant=True),
 ]
 
 # Second partials of the binary rules, on floats (reverse-mode Hessian tapes).

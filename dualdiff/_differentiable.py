@@ -26,16 +26,19 @@ class Differentiable:
     def __call__(self, x, *args):
         # the plain function, compiled by Numba once per argument count when it
         # can be; otherwise (object-mode code) the Python function itself
+        # (per target: a changed global makes a new one, compiled afresh)
         n_args = len(args)
-        compiled = self._plain.get(n_args)
+        target = forward._target(self._dualdiff_function)
+        compiled = self._plain.get((target, n_args))
         if compiled is None:
-            compiled = forward._target(self._dualdiff_function).get_dispatcher(n_args)
-            self._plain[n_args] = compiled
+            self._plain = {key: c for key, c in self._plain.items() if key[0] is target}
+            compiled = target.get_dispatcher(n_args)
+            self._plain[(target, n_args)] = compiled
         if compiled is not False:
             try:
                 return compiled(x, *args)
             except NumbaError:
-                self._plain[n_args] = False
+                self._plain[(target, n_args)] = False
         return self._dualdiff_function(x, *args)
 
     # -- first order -----------------------------------------------------------

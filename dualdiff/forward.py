@@ -24,6 +24,7 @@ import numpy as np
 
 from ._drivers import build_driver, describe_output, input_type
 from ._fallback import jit_helpers, pythonize
+from ._frozen import Frozen
 from .arrays import explain_compile_failure
 from ._numba_compat import NumbaError, numba, vectorizing
 from ._typeof import typeof_args
@@ -145,7 +146,7 @@ def choose_chunk(n, chunk=None):
 # ===========================================================================
 
 class _Target:
-    def __init__(self, f):
+    def __init__(self, f, renewed=False):
         self.f = f
         self.is_dispatcher = hasattr(f, "py_func") and hasattr(f, "overloads")
         self.dispatcher = None
@@ -153,10 +154,25 @@ class _Target:
         self.python = None
         self.fallback_reason = None
         self.drivers = {}
+        # what Numba will freeze into the compiled code (None: nothing)
+        frozen = Frozen(f)
+        self.frozen = frozen if frozen else None
+        # a global f names has changed since an earlier target compiled:
+        # a user's dispatcher keeps its old compilations, so compile afresh
+        self.renewed = renewed
+
+    def stale(self):
+        """Whether a value Numba froze into f's compiled code has changed."""
+        return self.frozen is not None and self.frozen.changed()
 
     def get_dispatcher(self, n_args=0):
-        if self.is_dispatcher:
+        if self.is_dispatcher and not self.renewed:
             return self.f
+        if self.is_dispatcher:
+            if self.dispatcher is None:
+                self.dispatcher = numba.njit(**self.f.targetoptions)(
+                    jit_helpers(self.f.py_func, numba.njit))
+            return self.dispatcher
         if isinstance(self.f, types.FunctionType):
             if self.dispatcher is None:
                 self.dispatcher = numba.njit(jit_helpers(self.f, numba.njit))
@@ -189,11 +205,15 @@ _unweakrefable = {}
 
 
 def _target(f):
+    """f's per-function state; a new one (compiling f afresh) when a global,
+    closure cell or default that Numba froze into f has changed since."""
     f = getattr(f, "_dualdiff_function", f)  # a @differentiable function
     try:
         t = _targets.get(f)
         if t is None:
             t = _targets[f] = _Target(f)
+        elif t.frozen is not None and t.frozen.changed():
+            t = _targets[f] = _Target(f, renewed=True)
     except TypeError:  # not weak-referenceable (a builtin, say)
         t = _unweakrefable.setdefault(id(f), _Target(f))
     return t
@@ -519,7 +539,8 @@ def argument_types_key(args):
 
 class FastPaths:
     """Remembered runs of one API function: ``id(f) -> (weak reference to f,
-    {key: (run, argument types)}, whether f has a closure)``.  A key is a
+    {key: (run, argument types)}, whether f has a closure, the values Numba
+    froze into f's compiled code)``; a run is not used once those changed.  A key is a
     ``head`` the caller chooses (mode, size) plus the ids of the argument
     types (:func:`argument_types_key`); the entry holds the types
     themselves, so those ids are never reused while it lives.  A closure may
@@ -537,8 +558,9 @@ class FastPaths:
         if entry is None:
             return None
         found = entry[1].get(head + (argument_types_key(args),))
-        if found is None or entry[0]() is not f or (entry[2] and _holds_duals(f, ())):
-            return None
+        if found is None or entry[0]() is not f or (entry[2] and _holds_duals(f, ())) \
+                or (entry[3] is not None and entry[3].changed()):
+            return None  # (a frozen value changed: the full path compiles afresh)
         return found[0]
 
     def keys(self, f):
@@ -549,13 +571,14 @@ class FastPaths:
     def put(self, f, head, argtypes, run):
         """Remember ``run`` for f under ``head`` and arguments of ``argtypes``."""
         entry = self._entries.get(id(f))
-        if entry is None or entry[0]() is not f:
+        frozen = _target(f).frozen
+        if entry is None or entry[0]() is not f or entry[3] is not frozen:
             try:
                 ref = weakref.ref(f, self._forget)
             except TypeError:  # not weak-referenceable: no fast path
                 return
             closure = getattr(getattr(f, "py_func", f), "__closure__", None) is not None
-            entry = self._entries[id(f)] = (ref, {}, closure)
+            entry = self._entries[id(f)] = (ref, {}, closure, frozen)
         entry[1][head + (tuple([id(t) for t in argtypes]),)] = (run, argtypes)
 
     def _forget(self, ref):

@@ -176,9 +176,9 @@ def _loops():
     Python call around it (dualdiff builds its Dual numbers directly)."""
     from numba import njit
     try:
-        from dualdiff._nbdual import make_dual
+        from dualdiff._compiled.dual import make_dual
     except ImportError as exc:  # internal moved
-        raise Unsupported(f"dualdiff._nbdual.make_dual not importable ({exc})") from None
+        raise Unsupported(f"dualdiff._compiled.dual.make_dual not importable ({exc})") from None
     f, df = P.example_jit, P.example_derivative_jit
 
     @njit

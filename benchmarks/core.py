@@ -19,7 +19,7 @@ Problems
 
 Rows marked ``(diag)`` call dualdiff's compiled driver directly, skipping the
 Python-side argument checking and dispatch of the public API.  They use a
-private attribute (``dualdiff.forward._target(f).drivers``) and are only
+private attribute (``dualdiff._engine.target.target_of(f).drivers``) and are only
 there to split a dualdiff call into "Python overhead" and "compiled work";
 they disappear quietly if that internal changes.
 """
@@ -37,11 +37,11 @@ from ._report import environment, fmt_ratio, fmt_us, format_table, log as _log
 from ._timing import Case, Settings, compare, first_call
 
 try:  # the in-compiled comparisons build dual numbers / dual arrays directly
-    from dualdiff._nbdual import make_dual
+    from dualdiff._compiled.dual import make_dual
 except ImportError:  # pragma: no cover - internal moved
     make_dual = None
 try:
-    from dualdiff._nbarray import wrap_dual_array
+    from dualdiff._compiled.array import wrap_dual_array
 except ImportError:  # pragma: no cover - internal moved
     wrap_dual_array = None
 
@@ -166,7 +166,7 @@ def broyden_x(n):
 def _driver(f, kind):
     """dualdiff's compiled driver for f (one already built), or None."""
     try:
-        drivers = dd.forward._target(f).drivers
+        drivers = dd._engine.target.target_of(f).drivers
         found = [d for key, d in drivers.items() if key[0] == kind and key[2] == ()]
         return found[0] if len(found) == 1 else None
     except Exception:

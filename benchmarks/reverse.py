@@ -149,7 +149,7 @@ def bench_mlp(settings, table, result):
                       fmt_us(timing["median_s"]), fmt_ratio(timing["median_s"] / hand),
                       "wall, 1 BLAS thread"])
     table[-1][-1] += f"; max rel err vs hand {err:.1e}"
-    flat, _ = dd.forward._flatten_params(params)
+    flat, _ = dd._engine.inputs.flatten_params(params)
     tape = rv._tape_for(mlp_loss, flat, (X, t), tuple(np.shape(p) for p in params))
     result["mlp"] = dict(timings)
     result["mlp"].update(n_params=n_params, max_rel_err=err, ratio=timings[

@@ -9,12 +9,13 @@ JVP or VJP exactly, with no step size::
 """
 
 from . import rules
-from .dual import Dual, primal
-from . import _nbdual, _nbarray  # noqa: F401  (registers the Numba types)
+from .numbers.dual import Dual, primal
+from . import _compiled  # noqa: F401  (registers the Numba types)
 from . import arrays, reverse
-from .forward import (
-    FallbackWarning, choose_chunk, derivative, gradient, jacobian, jvp,
-    value_and_gradient, value_and_jacobian, vjp,
+from ._engine.target import FallbackWarning
+from .forward import choose_chunk
+from .operators import (
+    derivative, gradient, jacobian, jvp, value_and_gradient, value_and_jacobian, vjp,
 )
 
 from . import fd, jit
@@ -42,6 +43,6 @@ from .second import (  # noqa: E402
 __all__ += ["hessian", "hvp", "vhv", "value_gradient_and_hessian", "MAX_AUTO_HESSIAN_CHUNK"]
 
 # Python-side hyper-dual numbers (second order at the prompt)
-from .hyperdual import HyperDual  # noqa: E402
+from .numbers.hyperdual import HyperDual  # noqa: E402
 
 __all__ += ["HyperDual"]

@@ -4,8 +4,9 @@ import functools
 
 import numpy as np
 
-from . import check, forward, second
-from ._numba_compat import NumbaError
+from . import check, operators, second
+from ._engine.target import target_of
+from ._compiled.compat import NumbaError
 
 
 class Differentiable:
@@ -28,7 +29,7 @@ class Differentiable:
         # can be; otherwise (object-mode code) the Python function itself
         # (per target: a changed global makes a new one, compiled afresh)
         n_args = len(args)
-        target = forward._target(self._dualdiff_function)
+        target = target_of(self._dualdiff_function)
         compiled = self._plain.get((target, n_args))
         if compiled is None:
             self._plain = {key: c for key, c in self._plain.items() if key[0] is target}
@@ -44,28 +45,28 @@ class Differentiable:
     # -- first order -----------------------------------------------------------
     def derivative(self, x, *args, order=1):
         """``dualdiff.derivative(f, x, order, args)``."""
-        return forward.derivative(self._dualdiff_function, x, order=order, args=args)
+        return operators.derivative(self._dualdiff_function, x, order=order, args=args)
 
     def gradient(self, x, *args, mode="auto", chunk=None):
         """``dualdiff.gradient(f, x, args)``."""
-        return forward.gradient(self._dualdiff_function, x, args=args, mode=mode, chunk=chunk)
+        return operators.gradient(self._dualdiff_function, x, args=args, mode=mode, chunk=chunk)
 
     def value_and_gradient(self, x, *args, mode="auto", chunk=None):
         """``dualdiff.value_and_gradient(f, x, args)``."""
-        return forward.value_and_gradient(self._dualdiff_function, x, args=args, mode=mode,
+        return operators.value_and_gradient(self._dualdiff_function, x, args=args, mode=mode,
                                           chunk=chunk)
 
     def jacobian(self, x, *args, mode="auto", chunk=None):
         """``dualdiff.jacobian(f, x, args)``."""
-        return forward.jacobian(self._dualdiff_function, x, args=args, mode=mode, chunk=chunk)
+        return operators.jacobian(self._dualdiff_function, x, args=args, mode=mode, chunk=chunk)
 
     def jvp(self, x, v, *args):
         """``dualdiff.jvp(f, x, v, args)``: ``(f(x), J v)``."""
-        return forward.jvp(self._dualdiff_function, x, v, args=args)
+        return operators.jvp(self._dualdiff_function, x, v, args=args)
 
     def vjp(self, x, u, *args):
         """``dualdiff.vjp(f, x, u, args)``: ``(f(x), uᵀ J)``."""
-        return forward.vjp(self._dualdiff_function, x, u, args=args)
+        return operators.vjp(self._dualdiff_function, x, u, args=args)
 
     # -- second order ----------------------------------------------------------
     def hessian(self, x, *args, chunk=None):

@@ -22,7 +22,7 @@ diagonal are kept and mirrored, so the result is exactly symmetric.
 Supported: functions of a flat vector returning one number, made of scalar
 operations (loops, indexing, branches, math/np calls, elementwise array
 operations that record scalar nodes).  A block node (matmul, sum: see
-:mod:`dualdiff._tape_blocks`), a rule without a second derivative, or several
+:mod:`dualdiff._compiled.tape_blocks`), a rule without a second derivative, or several
 outputs make :func:`value_gradient_and_hessian` return None, and the caller
 uses hyper-dual numbers (forward over forward).  Products are multiplied
 NaN-safely (a zero tangent, adjoint or partial contributes zero even against
@@ -43,13 +43,13 @@ import math
 import numpy as np
 
 from . import reverse
-from ._nbtape import (
+from ._compiled.tape import (
     HEADER_WORDS, NO_SECOND, NOT_FINITE, OWN_ADDRESS_WORD, SECOND_WORD, VarArrayType, VarType,
     node_of, per_operation_tape, wrap_var_array,
 )
-from ._numba_compat import numba, types
-from ._typeof import typeof_args
-from .forward import _first_line
+from ._compiled.compat import numba, types
+from ._compiled.typeof import typeof_args
+from ._engine.target import first_line
 
 __all__ = ["value_gradient_and_hessian", "fast_hessian", "unsupported_reason", "LANES",
            "NOT_FINITE"]
@@ -456,7 +456,7 @@ def _driver_for(target, args, state):
     try:
         argtypes = typeof_args(args)
     except Exception as exc:
-        return None, f"an argument has no Numba type: {_first_line(exc)}"
+        return None, f"an argument has no Numba type: {first_line(exc)}"
     driver = state.drivers.get(argtypes)
     if driver is not None:
         return driver, argtypes
@@ -471,7 +471,7 @@ def _driver_for(target, args, state):
         dispatcher.compile(signature)
     except Exception as exc:
         state.unsupported[argtypes] = f"it does not compile for reverse-mode numbers: " \
-                                      f"{_first_line(exc)}"
+                                      f"{first_line(exc)}"
         return None, state.unsupported[argtypes]
     driver = _build_driver(dispatcher, dispatcher.overloads[signature].signature.return_type)
     if driver is None:

@@ -23,11 +23,11 @@ import re
 
 import numpy as np
 
-from ._nbarray import DualArrayType, wrap_dual_array
-from ._nbdual import DualType
-from ._nbtape import VarArrayType, VarType, wrap_var_array
-from ._numba_compat import overload, types
-from .dual import Dual, DualObjectArray
+from ._compiled.array import DualArrayType, wrap_dual_array
+from ._compiled.dual import DualType
+from ._compiled.tape import VarArrayType, VarType, wrap_var_array
+from ._compiled.compat import overload, types
+from .numbers.dual import Dual, DualObjectArray
 
 __all__ = ["zeros", "empty", "explain_compile_failure"]
 

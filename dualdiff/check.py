@@ -1,7 +1,7 @@
 """Check derivatives against finite differences (and AD) in one call.
 
 ``check_gradient(f, x)`` computes the gradient by automatic differentiation
-(:mod:`dualdiff.forward`) and by finite differences (:mod:`dualdiff.fd`) and
+(:mod:`dualdiff.operators`) and by finite differences (:mod:`dualdiff.fd`) and
 returns a :class:`CheckReport`; ``assert_gradient`` raises an AssertionError
 showing the worst entries.  Pass your own derivative (``gradient=my_grad``, as
 in :func:`scipy.optimize.check_grad`) and it is compared with both FD and AD,
@@ -57,7 +57,7 @@ _SHOW = 5  # rows of the table in str(report)
 
 
 class ADUnavailableError(ImportError):
-    """Automatic differentiation (``dualdiff.forward``) is not available for a
+    """Automatic differentiation (``dualdiff.operators``) is not available for a
     check that needs it; pass your own derivative instead."""
 
 
@@ -279,16 +279,16 @@ def compare(tested, reference, error_estimate=0.0, *, kind="derivative",
 # Getting the derivatives to compare
 # ---------------------------------------------------------------------------
 
-_AD_MODULES = ("forward", "second")  # where AD operators live, in order
+_AD_MODULES = ("operators", "second")  # where AD operators live, in order
 
 
 def _ad(name):
-    """The AD operator ``name`` from ``dualdiff.forward`` (or, for second
+    """The AD operator ``name`` from ``dualdiff.operators`` (or, for second
     order, ``dualdiff.second``), imported lazily."""
     try:
-        from . import forward  # noqa: F401  (the first-order layer must exist)
+        from . import operators  # noqa: F401  (the first-order layer must exist)
     except ImportError as exc:
-        reason = f"dualdiff.forward could not be imported ({exc})"
+        reason = f"dualdiff.operators could not be imported ({exc})"
         error = ADUnavailableError(f"automatic differentiation is not "
                                    f"available: {reason}; pass your own "
                                    f"derivative")
@@ -306,9 +306,9 @@ def _ad(name):
         if fn is not None:
             return fn
     error = ADUnavailableError(
-        f"dualdiff.forward has no {name}() yet; pass your own derivative "
+        f"dualdiff.operators has no {name}() yet; pass your own derivative "
         f"(e.g. {name}=my_{name})")
-    error.reason = f"dualdiff.forward has no {name}() yet"
+    error.reason = f"dualdiff.operators has no {name}() yet"
     raise error
 
 
@@ -426,7 +426,7 @@ def check_derivative(f, x, args=(), derivative=None, *, method="richardson",
         Extra arguments for ``f`` (and ``derivative``).
     derivative : callable, optional
         Your derivative, ``derivative(x, *args)``.  Without it the AD
-        derivative (``dualdiff.forward.derivative``) is checked.
+        derivative (``dualdiff.operators.derivative``) is checked.
     method : str, optional
         Finite-difference method (see :mod:`dualdiff.fd`); default
         ``"richardson"``, whose error estimate sets the tolerance.
@@ -480,9 +480,9 @@ def check_gradient(f, x, args=(), gradient=None, mode="auto", *,
         Your gradient, ``gradient(x, *args) -> (n,)``, as for
         :func:`scipy.optimize.check_grad`.  It is compared with FD and, when
         available, with AD; the report's ``verdict`` says which disagrees.
-        Without it the AD gradient (``dualdiff.forward.gradient``) is checked.
+        Without it the AD gradient (``dualdiff.operators.gradient``) is checked.
     mode : str, optional
-        AD mode passed to ``dualdiff.forward.gradient``.
+        AD mode passed to ``dualdiff.operators.gradient``.
     method : str, optional
         Finite-difference method; default ``"richardson"``.
     step : float or array_like, optional
@@ -544,7 +544,7 @@ def check_jacobian(f, x, args=(), jacobian=None, mode="auto", *,
         The point.
     jacobian : callable, optional
         Your Jacobian, ``jacobian(x, *args) -> (m, n)``.  Without it the AD
-        Jacobian (``dualdiff.forward.jacobian``) is checked.
+        Jacobian (``dualdiff.operators.jacobian``) is checked.
     args, mode, method, step, seed, safety, rtol, atol, ad
         As for :func:`check_gradient`.
     directions : int, optional
@@ -595,7 +595,7 @@ def check_hessian(f, x, args=(), hessian=None, *, method="richardson",
         The point.
     hessian : callable, optional
         Your Hessian, ``hessian(x, *args) -> (n, n)``.  Without it the AD
-        Hessian (``dualdiff.forward.hessian``, else
+        Hessian (``dualdiff.operators.hessian``, else
         ``dualdiff.second.hessian``) is checked; if neither exists, an
         ADUnavailableError asks for ``hessian=``.
     args, method, step, safety, rtol, atol, ad
@@ -676,10 +676,10 @@ def check_adjoint(f, x, args=(), *, jvp=None, vjp=None, directions=3,
     args : tuple, optional
         Extra arguments.
     jvp : callable, optional
-        ``jvp(x, v, *args) -> J v``.  Default: ``dualdiff.forward.jvp``, or
+        ``jvp(x, v, *args) -> J v``.  Default: ``dualdiff.operators.jvp``, or
         the finite-difference ``J v`` if AD is unavailable.
     vjp : callable, optional
-        ``vjp(x, u, *args) -> u^T J``.  Default: ``dualdiff.forward.vjp``.
+        ``vjp(x, u, *args) -> u^T J``.  Default: ``dualdiff.operators.vjp``.
     directions : int, optional
         Number of random pairs (u, v).
     seed : int, optional
@@ -718,13 +718,13 @@ def check_adjoint(f, x, args=(), *, jvp=None, vjp=None, directions=3,
     if vjp is None:
         ad_vjp = _ad("vjp")
         vjp = lambda x_, u_, *a: ad_vjp(f, x_, u_, args=a)[1]  # noqa: E731
-        notes.append("u^T J from dualdiff.forward.vjp")
+        notes.append("u^T J from dualdiff.operators.vjp")
     jv_err = np.zeros((len(vs), m))
     if jvp is None:
         try:
             ad_jvp = _ad("jvp")
             jvp = lambda x_, v_, *a: ad_jvp(f, x_, v_, args=a)[1]  # noqa: E731
-            notes.append("J v from dualdiff.forward.jvp")
+            notes.append("J v from dualdiff.operators.jvp")
         except ADUnavailableError:
             notes.append(f"J v from finite differences ({method})")
 

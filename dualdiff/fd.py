@@ -1,7 +1,7 @@
 """Finite differences: stencils, Richardson extrapolation and the complex step.
 
 Pure NumPy and independent of the rest of dualdiff (the one exception is
-:func:`error_vs_step`, which asks :mod:`dualdiff.forward` for a reference value
+:func:`error_vs_step`, which asks :mod:`dualdiff.operators` for a reference value
 when none is given, importing it lazily).
 
 Methods
@@ -994,7 +994,7 @@ def error_vs_step(f, x, reference=None, steps=None,
         The point.
     reference : float or array_like, optional
         The exact derivative.  By default the automatic-differentiation value
-        ``dualdiff.forward.derivative(f, x, args)``.
+        ``dualdiff.operators.derivative(f, x, args)``.
     steps : array_like, optional
         Steps to try (default ``logspace(-20, 0, 81) * max(|x|, 1)``).
     methods : sequence of str, optional
@@ -1022,12 +1022,12 @@ def error_vs_step(f, x, reference=None, steps=None,
     x0 = float(_as_scalar(x)[0])
     if reference is None:
         try:
-            from . import forward
+            from . import operators
         except ImportError as exc:
-            raise ImportError("error_vs_step needs dualdiff.forward for the "
+            raise ImportError("error_vs_step needs dualdiff.operators for the "
                               "reference derivative; pass reference= "
                               f"explicitly ({exc})") from exc
-        reference = forward.derivative(f, x0, args=_as_args(args))
+        reference = operators.derivative(f, x0, args=_as_args(args))
     reference = np.asarray(reference, dtype=np.float64)
     if steps is None:
         steps = np.logspace(-20, 0, 81) * max(abs(x0), 1.0)

@@ -28,10 +28,12 @@ import itertools
 import numpy as np
 
 from . import forward
-from ._nbarray import DualArrayType, wrap_dual_array
-from ._drivers import check_input_kept
-from ._nbdual import DualType, convert_to, make_dual
-from ._numba_compat import TypingError, numba, overload, types
+from ._engine.inputs import check_callable
+from ._engine.target import target_of
+from ._compiled.array import DualArrayType, wrap_dual_array
+from ._engine.drivers import check_input_kept
+from ._compiled.dual import DualType, convert_to, make_dual
+from ._compiled.compat import TypingError, numba, overload, types
 
 __all__ = ["derivative", "gradient"]
 
@@ -84,7 +86,7 @@ def _slope_impl(y):
 
 
 def _compiled_function(f):
-    return forward._target(f).get_dispatcher(0)
+    return target_of(f).get_dispatcher(0)
 
 
 def _name(kind, f):
@@ -167,7 +169,7 @@ def derivative(f):
     >>> round(newton(1.0) ** 3, 12)
     2.0
     """
-    forward._check_callable(f)
+    check_callable(f)
     return _build(_DERIVATIVE, f, "derivative")
 
 
@@ -201,7 +203,7 @@ def gradient(f, chunk=DEFAULT_CHUNK):
     >>> grad(np.array([1.0, -2.0, 0.5]), 2.0)
     array([ 2., -4.,  1.])
     """
-    forward._check_callable(f)
+    check_callable(f)
     n_lanes = forward.choose_chunk(1, chunk)
     return _build(_GRADIENT, f, "gradient", N=n_lanes, K=n_lanes + 1,
                   zeros=", ".join(["0.0"] * n_lanes))

@@ -1,7 +1,7 @@
 """Reverse mode: record a tape while ``f`` runs on ``Var`` numbers, sweep it backwards.
 
 For many inputs and few outputs.  The user's function is compiled unchanged
-for :class:`~dualdiff._nbtape.VarArray` inputs.  Operations on ``Var``
+for :class:`~dualdiff._compiled.tape.VarArray` inputs.  Operations on ``Var``
 numbers carry their derivative as a linear form of at most two tape nodes
 (local partials from the rule table :mod:`dualdiff.rules`) and append a
 32-byte node (two parent ids, two partials) to a tape the driver
@@ -41,17 +41,16 @@ import threading
 
 import numpy as np
 
-from ._nbtape import (
+from ._compiled.tape import (
     FORM_NAN, HEADER_WORDS, NOT_FINITE, NODE_BYTES, OWN_ADDRESS_WORD, SECOND_WORD, VarArrayType,
     VarType, make_var, node_of, per_operation_tape, wrap_var_array,
 )
 # the sweep lives beside the block runner it calls: Numba's cache of a
 # function is only checked against its own file
-from ._tape_blocks import backward as _backward  # (also registers the array operations)
-from ._numba_compat import numba, overload, types
-# forward imports this module first: its attributes are only read at call time
-from . import forward as _forward
-from ._typeof import typeof_args
+from ._compiled.tape_blocks import backward as _backward  # (also registers the array operations)
+from ._compiled.compat import numba, overload, types
+from ._engine.target import first_line, target_of
+from ._compiled.typeof import typeof_args
 
 __all__ = ["set_tape_limit", "get_tape_limit", "tape_size", "NODE_BYTES",
            "AUTO_REVERSE_MIN_INPUTS"]
@@ -289,7 +288,7 @@ def _build_driver(dispatcher, layout, gradient, per_operation):
 
 def input_type(layout, per_operation=False):
     """The Numba type f receives: a 1-D VarArray, or a tuple of them (and
-    Vars), on a tape of the given kind (see :class:`~dualdiff._nbtape.TapeType`)."""
+    Vars), on a tape of the given kind (see :class:`~dualdiff._compiled.tape.TapeType`)."""
     if layout is None:
         return VarArrayType(1, "C", per_operation)
     return types.Tuple([VarType(per_operation) if s == () else
@@ -328,7 +327,7 @@ def compiled_driver(target, layout, args, gradient=False, per_operation=False):
     try:
         argtypes = typeof_args(args)
     except Exception as exc:  # no Numba type: forward mode decides what to do
-        state.fallback_reason = f"an argument has no Numba type: {_forward._first_line(exc)}"
+        state.fallback_reason = f"an argument has no Numba type: {first_line(exc)}"
         return None
     key = (layout, argtypes, gradient, per_operation)
     driver = state.drivers.get(key)
@@ -340,9 +339,9 @@ def compiled_driver(target, layout, args, gradient=False, per_operation=False):
         dispatcher.compile(signature)
     except Exception as exc:  # f does not compile for Var: use forward mode
         if per_operation:  # only the exact rerun is lost: forward mode takes those calls
-            state.per_operation_failure = _forward._first_line(exc)
+            state.per_operation_failure = first_line(exc)
         else:
-            state.fallback_reason = _forward._first_line(exc)
+            state.fallback_reason = first_line(exc)
         return None
     returned = dispatcher.overloads[signature].signature.return_type
     problem = describe_output(returned)
@@ -494,7 +493,7 @@ def tape_size(f, x, args=()):
     """Nodes recorded (and bytes of tape) for one reverse-mode call of f.
 
     Operations whose result depends on at most two nodes record nothing (see
-    :mod:`dualdiff._nbtape`): here ``x0 * x1 + x1`` is one node, written
+    :mod:`dualdiff._compiled.tape`): here ``x0 * x1 + x1`` is one node, written
     when f returns it.
 
     Examples
@@ -513,7 +512,7 @@ def tape_size(f, x, args=()):
 
 
 def _target_of(f):
-    return _forward._target(f)
+    return target_of(f)
 
 
 def _tape_for(f, x, args, layout=None):
@@ -524,7 +523,7 @@ def _tape_for(f, x, args, layout=None):
 
 
 # ===========================================================================
-# Entry points of the public API in forward.py, which has checked x and u:
+# Entry points of the operators (dualdiff.operators), which have checked x and u:
 # not for direct use
 # ===========================================================================
 

@@ -23,12 +23,12 @@ A vector-valued ``f`` (array, tuple or list output) gets one Hessian per
 output: shape ``f(x).shape + (n, n)``, each slice exactly symmetric; ``hvp``
 gives ``f(x).shape + (n,)`` and ``derivative(order=2)`` ``f(x).shape``.  A
 function returning one number takes lean compiled drivers
-(``_HESSIAN_SCALAR``/``_HVP_SCALAR`` in :mod:`dualdiff._drivers`), which
+(``_HESSIAN_SCALAR``/``_HVP_SCALAR`` in :mod:`dualdiff._engine.drivers`), which
 compile in a fraction of the general ones' time.  :class:`dualdiff.HyperDual`
 is the same number type at the prompt.
 
 When Numba cannot compile the function, the same sweeps run on Python-side
-nested :class:`~dualdiff.dual.Dual` numbers (inner tag lower than the outer
+nested :class:`~dualdiff.numbers.dual.Dual` numbers (inner tag lower than the outer
 one), with the same one-line :class:`~dualdiff.forward.FallbackWarning` as
 the first-order operators.
 """
@@ -40,16 +40,19 @@ import warnings
 import numpy as np
 
 from . import _tape_hessian
-from ._numba_compat import numba, types
-from ._drivers import (
+from ._compiled.compat import numba, types
+from ._engine.drivers import (
     build_hessian_driver, build_hvp_driver, build_sweep2_driver, second_input_type,
 )
-from .dual import Dual
-from .forward import (
-    _MODES, _TAGS, FastPaths, _as_scalar, _as_vector, _check_args, _check_callable,
-    _check_mode, _curry, _holds_duals, _is_nested, _scalar_value, _target, argument_types,
-    choose_chunk, compiled_for, is_plain_vector,
+from .numbers.dual import Dual
+from ._engine.inputs import (
+    MODES, as_scalar, as_vector, check_args, check_callable, check_mode, curry, holds_duals,
+    is_nested, scalar_value,
 )
+from ._engine.target import (
+    TAGS, FastPaths, argument_types, compiled_for, is_plain_vector, target_of,
+)
+from .forward import choose_chunk
 
 __all__ = ["hessian", "value_gradient_and_hessian", "hvp", "vhv", "second_derivative",
            "choose_hessian_chunk", "MAX_AUTO_HESSIAN_CHUNK", "AUTO_TAPE_MIN_INPUTS"]
@@ -118,7 +121,7 @@ def _compiled(target, kind, n_inner, n_outer, args):
 
 
 def _use_compiled(x, f, args):
-    return not _is_nested(x) and not _holds_duals(f, args)
+    return not is_nested(x) and not holds_duals(f, args)
 
 
 # ===========================================================================
@@ -166,8 +169,8 @@ def _python_items(y):
 
 def _python_sweep2(target, x, inner, outer, args):
     """(values (m,), d_inner (m, N1), d_outer (m, N2), cross (m, N1, N2), shape)."""
-    t_in = next(_TAGS)
-    t_out = next(_TAGS)  # larger: the outer number (see dual.py, "Nesting and tags")
+    t_in = next(TAGS)
+    t_out = next(TAGS)  # larger: the outer number (see dual.py, "Nesting and tags")
     n1, n2 = inner.shape[1], outer.shape[1]
     y = target.get_python()(_python_input(x, inner, outer, t_in, t_out), *args)
     items, shape = _python_items(y)
@@ -204,7 +207,7 @@ def _mirror_upper(cross):
 
 def _full_hessian(f, x, args, chunk, mode="forward"):
     """(values (m,), gradients (m, n), hessians (m, n, n), shape)."""
-    target = _target(f)
+    target = target_of(f)
     n = len(x)
     driver = None
     compiled = _use_compiled(x, f, args)
@@ -244,7 +247,7 @@ def _tape_hessian_missed(f, target, args):
 def _seeded2(f, x, inner, outer, args, scalar):
     """One sweep with inner and outer seed matrices: (values, d_inner, d_outer,
     cross, shape) as in :func:`_python_sweep2`."""
-    target = _target(f)
+    target = target_of(f)
     n1, n2 = inner.shape[1], outer.shape[1]
     driver = None
     if _use_compiled(x, f, args):
@@ -306,16 +309,16 @@ def value_gradient_and_hessian(f, x=None, args=(), chunk=None, mode="auto"):
            [2., 0.]]))
     """
     if x is None:
-        return _curry(value_gradient_and_hessian, f, args, chunk=chunk, mode=mode)
-    _check_callable(f)
-    _check_args(args)
-    _check_mode(mode)
-    x = _as_vector(x)
+        return curry(value_gradient_and_hessian, f, args, chunk=chunk, mode=mode)
+    check_callable(f)
+    check_args(args)
+    check_mode(mode)
+    x = as_vector(x)
     n = len(x)
     values, grad, hess, shape = _full_hessian(f, x, args, chunk, mode)
     if shape == ():
-        return _scalar_value(values, shape), grad[0], hess[0]
-    return _scalar_value(values, shape), grad.reshape(shape + (n,)), hess.reshape(shape + (n, n))
+        return scalar_value(values, shape), grad[0], hess[0]
+    return scalar_value(values, shape), grad.reshape(shape + (n,)), hess.reshape(shape + (n, n))
 
 
 def hessian(f, x=None, args=(), chunk=None, mode="auto"):
@@ -362,10 +365,10 @@ def hessian(f, x=None, args=(), chunk=None, mode="auto"):
             [0., 2.]]])
     """
     if x is None:
-        return _curry(hessian, f, args, chunk=chunk, mode=mode)
-    if chunk is None and is_plain_vector(x) and type(args) is tuple and mode in _MODES:
+        return curry(hessian, f, args, chunk=chunk, mode=mode)
+    if chunk is None and is_plain_vector(x) and type(args) is tuple and mode in MODES:
         # per-call fast path: f whose Hessian at this size and with arguments
-        # of these types already worked (see forward.FastPaths)
+        # of these types already worked (see dualdiff._engine.target.FastPaths)
         n = x.shape[0]
         run = _fast_hessians.get(f, (_takes_tape(mode, n), n), args)
         if run is not None:
@@ -397,7 +400,7 @@ def _remember_fast_hessian(f, n, tape, args):
         return
     if not tape and _fast_hessians.get(f, (tape, n), args) is not None:
         return  # a forward driver does not change
-    target = _target(f)
+    target = target_of(f)
     if tape:
         run = _tape_hessian.fast_hessian(target, n, argtypes)
     else:
@@ -440,8 +443,8 @@ def _forward_fast_hessian(driver, n, argtypes):
 
 
 def _vector_pair(x, v):
-    x = _as_vector(x)
-    v = _as_vector(v, "v")
+    x = as_vector(x)
+    v = as_vector(v, "v")
     if v.shape != x.shape:
         raise ValueError(f"v must have the shape of x {x.shape}, got {v.shape}")
     return x, v
@@ -485,18 +488,18 @@ def hvp(f, x=None, v=None, args=(), chunk=None, mode="auto"):
     array([4., 2.])
     """
     if x is None:
-        return _curry_hvp(f, args, chunk, mode)
-    _check_callable(f)
-    _check_args(args)
-    _check_mode(mode)
+        return __curry_hvp(f, args, chunk, mode)
+    check_callable(f)
+    check_args(args)
+    check_mode(mode)
     if v is None:
         raise TypeError("hvp needs a direction v shaped like x")
     x, v = _vector_pair(x, v)
-    target = _target(f)
+    target = target_of(f)
     driver = None
     if mode == "auto" and (chunk is not None or len(x) < AUTO_TAPE_MIN_INPUTS):
         mode = "forward"
-    if mode != "forward" and _use_compiled(x, f, args) and not _is_nested(v):
+    if mode != "forward" and _use_compiled(x, f, args) and not is_nested(v):
         found = _tape_hessian.value_gradient_and_hessian(
             target, x, args, seeds=np.ascontiguousarray(v, dtype=np.float64).reshape(-1, 1))
         if found is None:
@@ -516,9 +519,9 @@ def hvp(f, x=None, v=None, args=(), chunk=None, mode="auto"):
     return hv.reshape(shape + (len(x),))
 
 
-def _curry_hvp(f, args, chunk, mode):
-    _check_callable(f)
-    _check_args(args)
+def __curry_hvp(f, args, chunk, mode):
+    check_callable(f)
+    check_args(args)
 
     @functools.wraps(f)
     def curried(x, v, *call_args):
@@ -539,12 +542,12 @@ def vhv(f, x, v, args=()):
     >>> dd.vhv(lambda x: x[0] ** 2 * x[1], np.array([1.0, 2.0]), np.array([1.0, 1.0]))
     8.0
     """
-    _check_callable(f)
-    _check_args(args)
+    check_callable(f)
+    check_args(args)
     x, v = _vector_pair(x, v)
     seeds = v.reshape(-1, 1)
     values, _, _, cross, shape = _seeded2(f, x, seeds, seeds, args, scalar=False)
-    return _scalar_value(cross[:, 0, 0], shape)
+    return scalar_value(cross[:, 0, 0], shape)
 
 
 def second_derivative(f, x, args=()):
@@ -558,9 +561,9 @@ def second_derivative(f, x, args=()):
     >>> dd.derivative(lambda x: x ** 3, 2.0, order=2)
     12.0
     """
-    _check_callable(f)
-    _check_args(args)
-    x = _as_scalar(x)
+    check_callable(f)
+    check_args(args)
+    x = as_scalar(x)
     one = np.ones((1, 1))
     values, _, _, cross, shape = _seeded2(f, x, one, one, args, scalar=True)
-    return _scalar_value(cross[:, 0, 0], shape)
+    return scalar_value(cross[:, 0, 0], shape)

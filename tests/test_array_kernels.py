@@ -1,4 +1,4 @@
-"""Fast paths of the elementwise kernels on dual arrays (dualdiff._nbarray_ops).
+"""Fast paths of the elementwise kernels on dual arrays (dualdiff._compiled.array_ops).
 
 Without broadcasting, linear operations (x + y, x - y, c * x, x * c, x / c,
 c + x, x + c, c - x, x - c, -x) run as flat loops over the float stores and
@@ -16,8 +16,8 @@ from numba import njit
 
 import dualdiff as dd
 from dualdiff import examples
-from dualdiff._nbarray import wrap_dual_array
-from dualdiff._nbdual import make_dual
+from dualdiff._compiled.array import wrap_dual_array
+from dualdiff._compiled.dual import make_dual
 
 RNG = np.random.default_rng(11)
 K = 4   # floats per element: Dual[float64, 3], or Dual[Dual[float64, 1], 1]

@@ -752,7 +752,7 @@ def unsupported_solve(x):
 
 def _compile_error(f):
     import numba
-    from dualdiff._drivers import input_type
+    from dualdiff._engine.drivers import input_type
     in_type, _ = input_type("chunked", 2)
     with pytest.raises(Exception) as info:
         numba.njit(f).compile((in_type,))

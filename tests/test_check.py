@@ -330,7 +330,7 @@ def test_adjoint_identity_with_user_products():
 
 
 def test_adjoint_identity_with_fd_jvp_when_no_ad(monkeypatch):
-    for name in ("forward", "second"):
+    for name in ("operators", "second"):
         monkeypatch.setattr(dualdiff, name, types.SimpleNamespace(),
                             raising=False)
     x = np.array([0.2, -0.4, 0.3])
@@ -404,7 +404,7 @@ def test_failing_ad_is_noted_or_raised(monkeypatch):
 
 
 def test_missing_ad_hessian_asks_for_a_user_hessian(monkeypatch):
-    for name in ("forward", "second"):
+    for name in ("operators", "second"):
         monkeypatch.setattr(dualdiff, name, types.SimpleNamespace(),
                             raising=False)
     with pytest.raises(ADUnavailableError, match="hessian="):

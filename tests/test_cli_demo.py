@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-import dualdiff.__main__ as cli
+import dualdiff.cli.demo as cli
 
 
 def test_demo_runs_in_process_and_reports_exact_derivatives():

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import dualdiff as dd
-from dualdiff._nbdual import make_dual
-from dualdiff._numba_compat import numba
+from dualdiff._compiled.dual import make_dual
+from dualdiff._compiled.compat import numba
 
 D = dd.Dual
 

@@ -10,10 +10,10 @@ import pytest
 
 import dualdiff
 from dualdiff import fd
-from dualdiff._expr import (
+from dualdiff.cli.expr import (
     FUNCTIONS, ExpressionError, parse_assignments, parse_expression,
     parse_values)
-from dualdiff.cli_check import main
+from dualdiff.cli.check import main
 
 try:  # the AD-path tests below skip only while dualdiff.forward is missing
     import dualdiff.forward  # noqa: F401
@@ -146,7 +146,7 @@ def test_parse_assignments_and_values():
 # ---------------------------------------------------------------------------
 
 def _fake_forward(bias=0.0):
-    """A stand-in for dualdiff.forward built on the complex step (exact to
+    """A stand-in for dualdiff.operators built on the complex step (exact to
     rounding for these expressions); ``bias`` makes its gradient wrong."""
     def gradient(f, x, args=(), mode="auto", chunk=None):
         return fd.gradient(f, x, args, method="complex") + bias
@@ -167,7 +167,7 @@ def fake_ad(monkeypatch):
         fake = _fake_forward(bias)
         for name in drop:
             delattr(fake, name)
-        for name in ("forward", "second"):
+        for name in ("operators", "second"):
             monkeypatch.setattr(dualdiff, name, fake, raising=False)
             monkeypatch.setitem(sys.modules, f"dualdiff.{name}", fake)
         return fake
@@ -218,7 +218,7 @@ def test_cli_without_ad_hessian_shows_fd_and_fails_cleanly(fake_ad, capsys):
     out, err = capsys.readouterr()
     assert "n/a" in out
     assert err.count("\n") == 1
-    assert "AD hessian unavailable: dualdiff.forward has no hessian() yet" in err
+    assert "AD hessian unavailable: dualdiff.operators has no hessian() yet" in err
 
 
 def test_cli_vector_valued_module_function(fake_ad, capsys, tmp_path,
@@ -278,7 +278,7 @@ def test_cli_help(capsys):
 
 
 def test_cli_in_a_subprocess_refuses_without_traceback():
-    code = ("from dualdiff.cli_check import main; import sys; "
+    code = ("from dualdiff.cli.check import main; import sys; "
             "sys.exit(main(sys.argv[1:]))")
     result = subprocess.run(
         [sys.executable, "-c", code, "__import__('os').system('echo hi')",
@@ -301,7 +301,7 @@ class TestAgainstAD:
         assert "PASSED" in out and "n/a" not in out
 
     def test_expression_function_differentiates(self):
-        from dualdiff import forward
+        from dualdiff import operators as forward
         expr = parse_expression("x * exp(y)")
         g = forward.gradient(expr.function, np.array([2.0, 0.5]))
         np.testing.assert_allclose(g, [math.exp(0.5), 2 * math.exp(0.5)],

@@ -11,7 +11,7 @@ from numba import njit
 
 import dualdiff as dd
 from dualdiff import rules
-from dualdiff.hyperdual import HyperDual
+from dualdiff.numbers.hyperdual import HyperDual
 from test_rules import MP_REFERENCE, PIECEWISE_CONSTANT, SMOOTH, sample_points
 
 RTOL = 1e-13

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import dualdiff as dd
-from dualdiff.dual import DualObjectArray, as_dual_array
+from dualdiff.numbers.dual import DualObjectArray, as_dual_array
 
 RNG = np.random.default_rng(7)
 W = RNG.normal(size=(3, 4))

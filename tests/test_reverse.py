@@ -11,7 +11,7 @@ import pytest
 
 import dualdiff as dd
 from dualdiff import reverse as rv
-from dualdiff.forward import _target
+from dualdiff._engine.target import target_of
 from functions import (
     assert_fast_path_guards, branchy, broyden, iterate_and_collect, rosenbrock,
     rosenbrock_gradient, weighted_sum,
@@ -293,7 +293,7 @@ def test_vectorised_mlp_uses_block_nodes_and_equals_backprop():
         grads = dd.gradient(mlp_loss_vectorised, params, args=(X, t), mode="reverse")
     for got, want in zip(grads, mlp_backprop(params, X, t)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
-    flat, _ = dd.forward._flatten_params(params)
+    flat, _ = dd._engine.inputs.flatten_params(params)
     tape = rv._tape_for(mlp_loss_vectorised, flat, (X, t), tuple(np.shape(p) for p in params))
     # ids: X @ W1 (block, 8x5), + b1 and tanh (8x5 each), h @ W2 (block, 8),
     # 7 elementwise per output (+ b2, -, exp, 1 +, 1 /, - t, **2), sum, 0.5 *;
@@ -332,7 +332,7 @@ def test_tape_grows_and_rerun_is_correct(monkeypatch):
         g = reverse_gradient(grows_with_x, x)
         np.testing.assert_allclose(g, forward_gradient(grows_with_x, x), **TIGHT)
         np.testing.assert_allclose(g, [0.0, 2 * 1.7 * math.ceil(10 * x0)], rtol=1e-13)
-    assert max(c[0] for c in _target(grows_with_x).reverse_state.capacity.values()) > 300
+    assert max(c[0] for c in target_of(grows_with_x).reverse_state.capacity.values()) > 300
 
 
 def test_tape_size_reports_operations_and_bytes():
@@ -423,10 +423,10 @@ def test_auto_mode_uses_reverse_for_many_inputs():
                                2.0 * np.arange(1, n_small + 1), rtol=1e-15)
     np.testing.assert_allclose(dd.gradient(quadratic, np.ones(n_large), chunk=4),
                                2.0 * np.arange(1, n_large + 1), rtol=1e-15)
-    assert not getattr(_target(quadratic), "reverse_state", None)  # chunk: forward
+    assert not getattr(target_of(quadratic), "reverse_state", None)  # chunk: forward
     np.testing.assert_allclose(dd.gradient(quadratic, np.ones(n_large)),
                                2.0 * np.arange(1, n_large + 1), rtol=1e-15)
-    assert _target(quadratic).reverse_state.capacity
+    assert target_of(quadratic).reverse_state.capacity
 
 
 def test_function_that_does_not_compile_falls_back_correctly():
@@ -554,7 +554,7 @@ def test_a_nan_coefficient_records_again_one_node_per_operation():
     expected[:-1] += x[1:]
     expected[1:] += x[:-1]
     np.testing.assert_allclose(reverse_gradient(kink_after_a_long_sum, x), expected, **TIGHT)
-    state = rv._state(dd.forward._target(kink_after_a_long_sum))
+    state = rv._state(dd._engine.target.target_of(kink_after_a_long_sum))
     remembered = dict(state.capacity)
     nodes = rv.tape_size(kink_after_a_long_sum, x)[0]
     assert nodes < n + 10  # preaccumulated: about one node per term
@@ -589,8 +589,8 @@ def test_folded_forms_equal_forward_and_need_one_node():
 # ---------------------------------------------------------------------------
 
 def test_typeof_args_cache_matches_numba_typeof():
-    from dualdiff._numba_compat import numba
-    from dualdiff._typeof import typeof_args
+    from dualdiff._compiled.compat import numba
+    from dualdiff._compiled.typeof import typeof_args
     base = np.arange(24.0).reshape(4, 6)
     readonly = base.copy()
     readonly.flags.writeable = False
@@ -626,34 +626,34 @@ def test_a_driver_per_layout_and_writeability_of_args():
               wide[:, :3].copy()):
         np.testing.assert_allclose(reverse_gradient(weighted_squares, x, (A,)),
                                    2.0 * x * A.sum(axis=0), rtol=1e-14, atol=0)
-    argtypes = {key[1][0] for key in rv._state(_target(weighted_squares)).drivers}
+    argtypes = {key[1][0] for key in rv._state(target_of(weighted_squares)).drivers}
     assert {(t.layout, t.mutable) for t in argtypes} == {
         ("C", True), ("A", True), ("C", False), ("F", True)}
     assert not readonly.flags.writeable   # and the inputs are untouched
 
 
 def test_flatten_params_fast_and_general_paths():
-    from dualdiff.forward import _flatten_params, _unflatten
+    from dualdiff._engine.inputs import flatten_params, unflatten
     W = np.arange(6.0).reshape(2, 3)
     params = (W, np.asfortranarray(W), W[:, ::2], np.arange(3.0))    # the fast path
-    flat, layout = _flatten_params(params)
+    flat, layout = flatten_params(params)
     assert layout == ((2, 3), (2, 3), (2, 2), (3,))
     np.testing.assert_array_equal(flat, np.concatenate([np.ravel(p) for p in params]))
     flat[:] = -1.0                                    # a copy, never a view of x
     assert W[0, 0] == 0.0 and params[3][0] == 0.0
-    back = _unflatten(np.arange(19.0), layout)
+    back = unflatten(np.arange(19.0), layout)
     assert [b.shape for b in back] == [(2, 3), (2, 3), (2, 2), (3,)]
     np.testing.assert_array_equal(back[2], [[12.0, 13.0], [14.0, 15.0]])
     mixed = (W, 2.5, np.array(1.5), [1, 2], np.arange(2, dtype=np.int32))
-    flat, layout = _flatten_params(mixed)             # the general path
+    flat, layout = flatten_params(mixed)             # the general path
     assert flat.dtype == np.float64 and layout == ((2, 3), (), (), (2,), (2,))
     np.testing.assert_array_equal(flat, [0, 1, 2, 3, 4, 5, 2.5, 1.5, 1, 2, 0, 1])
-    back = _unflatten(flat, layout)
+    back = unflatten(flat, layout)
     assert back[1] == 2.5 and isinstance(back[1], float) and back[3].shape == (2,)
     with pytest.raises(TypeError):
-        _flatten_params((W, np.array(["a"])))
+        flatten_params((W, np.array(["a"])))
     with pytest.raises(ValueError, match="at least one element"):
-        _flatten_params((W, np.zeros(0)))             # float64, but empty
+        flatten_params((W, np.zeros(0)))             # float64, but empty
 
 
 def test_threads_compute_independent_structured_gradients():
@@ -689,7 +689,7 @@ def test_the_gradient_fast_path_agrees_with_the_full_path_and_guards_its_input(m
     kept = x.copy()
     value, first = dd.value_and_gradient(rosenbrock, x, mode=mode)
     np.testing.assert_allclose(first, rosenbrock_gradient(x), **TIGHT)
-    assert (mode, n, ()) in dd.forward._fast_gradients.keys(rosenbrock)
+    assert (mode, n, ()) in dd.operators._fast_gradients.keys(rosenbrock)
     again_value, again = dd.value_and_gradient(rosenbrock, x, mode=mode)  # the fast path
     assert type(again_value) is float and again_value == value
     np.testing.assert_array_equal(again, first)
@@ -730,7 +730,7 @@ def test_the_gradient_fast_path_hands_tape_growth_and_kinks_to_the_full_path():
     for _ in range(2):
         np.testing.assert_allclose(reverse_gradient(grows_with_x, x), [0.0, 2 * 5 * 3.0],
                                    **TIGHT)
-    state = rv._state(_target(grows_with_x))
+    state = rv._state(target_of(grows_with_x))
     small = state.capacity[(None, 2)]
     big = np.array([300.0, 3.0])  # 3000 iterations
     np.testing.assert_allclose(reverse_gradient(grows_with_x, big), [0.0, 2 * 3000 * 3.0],

@@ -1,4 +1,4 @@
-"""Elementwise block nodes of reverse mode (dualdiff._tape_blocks).
+"""Elementwise block nodes of reverse mode (dualdiff._compiled.tape_blocks).
 
 Every array operation on VarArrays records one block; each test compares the
 reverse gradient with forward mode (exact to rounding).  The functions are
@@ -12,9 +12,9 @@ import pytest
 
 import dualdiff as dd
 import dualdiff.reverse as rv
-from dualdiff._tape_blocks import _id_layout, _k_tanh  # the vectorised tanh kernel
-from dualdiff._nbtape import wrap_var_array
-from dualdiff._numba_compat import numba
+from dualdiff._compiled.tape_blocks import _id_layout, _k_tanh  # the vectorised tanh kernel
+from dualdiff._compiled.tape import wrap_var_array
+from dualdiff._compiled.compat import numba
 
 RNG = np.random.default_rng(7)
 TIGHT = dict(rtol=1e-13, atol=1e-13)
@@ -270,6 +270,6 @@ def test_tape_and_blob_growth_rerecord_correctly(monkeypatch):
     for _ in range(2):   # first call: overflows and regrows; second: remembered size
         got = dd.gradient(grows_in_blocks, params, args=(X, t), mode="reverse")
         assert_same(got, expected)
-    flat, layout = dd.forward._flatten_params(params)
+    flat, layout = dd._engine.inputs.flatten_params(params)
     tape = rv._tape_for(grows_in_blocks, flat, (X, t), layout)
     assert tape.blob.size > 4 and tape.count > 4

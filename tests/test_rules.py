@@ -21,9 +21,9 @@ import pytest
 
 import dualdiff as dd
 from dualdiff import rules
-from dualdiff._fallback import MATH_SHIM
-from dualdiff._nbdual import make_dual
-from dualdiff._numba_compat import numba
+from dualdiff._engine.fallback import MATH_SHIM
+from dualdiff._compiled.dual import make_dual
+from dualdiff._compiled.compat import numba
 
 mp.mp.dps = 40
 

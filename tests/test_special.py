@@ -1,4 +1,4 @@
-"""Accuracy tests for dualdiff._special (digamma and polygamma 1..3).
+"""Accuracy tests for dualdiff.rules.polygamma (digamma and polygamma 1..3).
 
 Reference values come from mpmath at 40 significant digits.
 """
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from numba import njit
 
-from dualdiff import _special
-from dualdiff._special import digamma, pentagamma, tetragamma, trigamma
+from dualdiff.rules import polygamma as _special
+from dualdiff.rules.polygamma import digamma, pentagamma, tetragamma, trigamma
 
 EPS = 2.0**-52
 RTOL = 1e-14

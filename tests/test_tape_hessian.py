@@ -233,7 +233,7 @@ def test_where_the_tape_does_not_apply_forward_mode_answers(f, reason):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         np.testing.assert_array_equal(dd.hessian(f, x), expected)  # auto: silently
-    target = dd.forward._target(f)
+    target = dd._engine.target.target_of(f)
     target.warned_tape_hessian = False
     with pytest.warns(RuntimeWarning, match=reason):
         np.testing.assert_array_equal(dd.hessian(f, x, mode="reverse"), expected)

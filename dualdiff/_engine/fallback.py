@@ -1,6 +1,6 @@
 """Running a user's function on Python-side duals when Numba cannot compile it.
 
-NumPy functions already accept :class:`~dualdiff.dual.Dual` (through
+NumPy functions already accept :class:`~dualdiff.numbers.dual.Dual` (through
 ``__array_ufunc__`` and the ufunc-named methods), but ``math.sin(dual)`` would
 call ``float(dual)``.  So the function is re-created with the same code and a
 copy of its globals in which the ``math`` module and its functions are
@@ -12,8 +12,8 @@ import math
 import operator
 import types as pytypes
 
-from . import rules
-from .dual import Dual, primal
+from .. import rules
+from ..numbers.dual import Dual, primal
 
 __all__ = ["pythonize", "jit_helpers", "MATH_SHIM"]
 

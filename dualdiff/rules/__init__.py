@@ -33,7 +33,7 @@ from typing import Callable, Optional
 import numpy as np
 from numba.extending import register_jitable
 
-from . import _special
+from . import polygamma as _special
 
 __all__ = ["UnaryRule", "BinaryRule", "UNARY", "BINARY", "unary_rule", "binary_rule"]
 

@@ -19,7 +19,7 @@ import operator
 
 import numpy as np
 
-from . import rules
+from .. import rules
 
 __all__ = ["Dual", "primal"]
 
@@ -399,7 +399,7 @@ class DualObjectArray(np.ndarray):
     Examples
     --------
     >>> import numpy as np, dualdiff as dd
-    >>> from dualdiff.dual import as_dual_array
+    >>> from dualdiff.numbers.dual import as_dual_array
     >>> x = as_dual_array([dd.Dual(0.0, 1.0), dd.Dual(1.0, 2.0)])
     >>> np.logaddexp(x, 0.0)[0]
     Dual(0.6931471805599453, 0.5)
@@ -437,7 +437,7 @@ def as_dual_array(items):
     Examples
     --------
     >>> import dualdiff as dd
-    >>> from dualdiff.dual import as_dual_array
+    >>> from dualdiff.numbers.dual import as_dual_array
     >>> as_dual_array([dd.Dual(1.0, 1.0), 2.0]).shape
     (2,)
     """

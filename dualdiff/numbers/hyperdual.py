@@ -46,7 +46,7 @@ import math
 
 import numpy as np
 
-from . import rules
+from .. import rules
 from .dual import Dual, _is_real, _py_value
 
 __all__ = ["HyperDual"]

@@ -21,13 +21,13 @@ import operator
 
 import numpy as np
 
-from . import rules
-from ._numba_compat import (
+from .. import rules
+from .compat import (
     Conversion, NativeValue, box, cgutils, intrinsic, lower_cast,
     make_attribute_wrapper, models, overload, overload_attribute, register_jitable,
     register_model, typeof_impl, types, unbox,
 )
-from .dual import Dual
+from ..numbers.dual import Dual
 
 __all__ = ["DualType", "make_dual", "is_dual_type", "primal_value"]
 

@@ -13,16 +13,16 @@ indexing, item assignment (of duals or plain numbers), iteration, ``.shape``,
 ``.size``, ``.ndim``, ``.copy()``, and ``np.empty_like``/``np.zeros_like``/
 ``np.ones_like``.  Array programming (elementwise operators and ufuncs,
 reductions, ``@``, reshaping, joining, masks) is registered by
-:mod:`dualdiff._nbarray_ops`, :mod:`dualdiff._nbarray_reduce` and
-:mod:`dualdiff._nbarray_shape`, imported at the end of this module.
+:mod:`dualdiff._compiled.array_ops`, :mod:`dualdiff._compiled.array_reduce` and
+:mod:`dualdiff._compiled.array_shape`, imported at the end of this module.
 """
 
 import operator
 
 import numpy as np
 
-from ._nbdual import DualType, _build_dual, is_lower, make_dual
-from ._numba_compat import (
+from .dual import DualType, _build_dual, is_lower, make_dual
+from .compat import (
     AbstractTemplate, Conversion, RefType, cgutils, infer_global, intrinsic, iternext_impl,
     lower_builtin, lower_cast, make_attribute_wrapper, models, overload, overload_attribute,
     overload_method, register_jitable, register_model, signature, types,
@@ -603,8 +603,3 @@ def _iternext(context, builder, sig, args, result):
         value = context.compile_internal(builder, _item, item_sig, [it.array, index])
         result.yield_(value)
         builder.store(builder.add(index, context.get_constant(types.intp, 1)), it.index)
-
-
-# Array programming (elementwise ops, reductions, matmul, reshaping) lives in
-# its own modules; importing them registers their overloads.
-from . import _nbarray_ops  # noqa: E402,F401

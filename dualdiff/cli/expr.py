@@ -224,7 +224,7 @@ class Expression:
 
     Examples
     --------
-    >>> from dualdiff._expr import parse_expression
+    >>> from dualdiff.cli.expr import parse_expression
     >>> expr = parse_expression("x * y + 1")
     >>> expr.variables, float(expr([2.0, 3.0]))
     (('x', 'y'), 7.0)
@@ -263,14 +263,14 @@ def parse_expression(text, variables=None):
     Examples
     --------
     >>> import numpy as np
-    >>> from dualdiff._expr import parse_expression
+    >>> from dualdiff.cli.expr import parse_expression
     >>> f = parse_expression("sin(x) * exp(y)")
     >>> bool(np.isclose(f([1.0, 2.0]), np.sin(1.0) * np.exp(2.0)))
     True
     >>> parse_expression("x.real")
     Traceback (most recent call last):
     ...
-    dualdiff._expr.ExpressionError: not allowed: attribute access in 'x.real'
+    dualdiff.cli.expr.ExpressionError: not allowed: attribute access in 'x.real'
     """
     tree = _parse(text)
     found = {}
@@ -338,7 +338,7 @@ def parse_assignments(text):
 
     Examples
     --------
-    >>> from dualdiff._expr import parse_assignments
+    >>> from dualdiff.cli.expr import parse_assignments
     >>> parse_assignments("x=1, y=-2.5, z=pi/2")["y"]
     -2.5
     """
@@ -362,7 +362,7 @@ def parse_values(text):
 
     Examples
     --------
-    >>> from dualdiff._expr import parse_values
+    >>> from dualdiff.cli.expr import parse_values
     >>> parse_values("1, 2.5, -pi").round(3).tolist()
     [1.0, 2.5, -3.142]
     """

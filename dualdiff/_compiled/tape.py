@@ -42,7 +42,7 @@ preaccumulated form had a nan coefficient.  Node ids
 ``n``.  When the tape is full
 the operation sets an overflow flag and returns a constant: the driver sees
 the flag, doubles the capacity and runs the function again.  Block nodes
-(matmul, sum) and the blob are in :mod:`dualdiff._tape_blocks`.
+(matmul, sum) and the blob are in :mod:`dualdiff._compiled.tape_blocks`.
 
 Layers, in order: the types (model, unification with numbers, casts); the
 ``_push`` intrinsic and the two-term forms; hand-written arithmetic,
@@ -56,9 +56,9 @@ import operator
 
 import numpy as np
 
-from . import rules
-from ._nbdual import _pow_base_derivative, _pow_exponent_derivative
-from ._numba_compat import (
+from .. import rules
+from .dual import _pow_base_derivative, _pow_exponent_derivative
+from .compat import (
     AbstractTemplate, Conversion, RefType, cgutils, infer_global, intrinsic, ir, iternext_impl,
     lower_builtin, lower_cast, make_attribute_wrapper, models, overload, overload_attribute,
     overload_method, register_jitable, register_model, signature, types,

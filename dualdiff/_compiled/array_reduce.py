@@ -20,11 +20,11 @@ import operator
 
 import numpy as np
 
-from . import rules
-from ._nbarray import DualArrayType, load_at, load_row, wrap_dual_array
-from ._nbarray_ops import contiguous, operand_kind, result_dtype, swap_last, zero_like
-from ._nbdual import primal_value
-from ._numba_compat import overload, overload_method, register_jitable, types
+from .. import rules
+from .array import DualArrayType, load_at, load_row, wrap_dual_array
+from .array_ops import contiguous, operand_kind, result_dtype, swap_last, zero_like
+from .dual import primal_value
+from .compat import overload, overload_method, register_jitable, types
 
 __all__ = []
 

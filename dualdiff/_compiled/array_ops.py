@@ -13,20 +13,20 @@ when no operand is broadcast (same results, bit for bit).
 Operands may be dual arrays, float (or int/bool) arrays, Python/NumPy numbers
 and scalar duals; an overload applies when at least one operand is an array
 and at least one is dual.  Element access goes through the directly lowered
-``x[i]``/``x[i, j]`` of :mod:`dualdiff._nbarray` (no reference counting).
+``x[i]``/``x[i, j]`` of :mod:`dualdiff._compiled.array` (no reference counting).
 
-Reductions and matrix products are in :mod:`dualdiff._nbarray_reduce`,
-reshaping, joining and masks in :mod:`dualdiff._nbarray_shape`.
+Reductions and matrix products are in :mod:`dualdiff._compiled.array_reduce`,
+reshaping, joining and masks in :mod:`dualdiff._compiled.array_shape`.
 """
 
 import operator
 
 import numpy as np
 
-from . import rules
-from ._nbarray import DualArrayType, flat_store, load_at, store_at, wrap_dual_array
-from ._nbdual import DualType, _zero_of, convert_to, is_lower, primal_value
-from ._numba_compat import intrinsic, overload, register_jitable, types
+from .. import rules
+from .array import DualArrayType, flat_store, load_at, store_at, wrap_dual_array
+from .dual import DualType, _zero_of, convert_to, is_lower, primal_value
+from .compat import intrinsic, overload, register_jitable, types
 
 __all__ = ["operand_kind", "result_dtype", "elementwise", "zero_like", "contiguous",
            "swap_last"]
@@ -595,7 +595,3 @@ def _int_count(idx):
     if isinstance(idx, types.BaseTuple):
         return sum(isinstance(t, types.Integer) for t in idx)
     return int(isinstance(idx, types.Integer))
-
-
-# Reductions, products and shape operations register their overloads too.
-from . import _nbarray_reduce, _nbarray_shape  # noqa: E402,F401

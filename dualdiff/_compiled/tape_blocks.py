@@ -29,12 +29,12 @@ import operator
 
 import numpy as np
 
-from . import rules
-from ._nbdual import _pow_base_derivative, _pow_exponent_derivative
-from ._nbtape import (
+from .. import rules
+from .dual import _pow_base_derivative, _pow_exponent_derivative
+from .tape import (
     VarArrayType, VarType, _set_flag, header_pointer, make_var, settle, wrap_var_array,
 )
-from ._numba_compat import (
+from .compat import (
     TypingError, intrinsic, ir, numba, overload, overload_method, register_jitable, types,
 )
 

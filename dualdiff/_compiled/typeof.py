@@ -13,7 +13,7 @@ errors are raised exactly as before.
 
 import numpy as np
 
-from ._numba_compat import numba
+from .compat import numba
 
 __all__ = ["typeof_args"]
 

@@ -5,7 +5,7 @@
     python -m dualdiff check "sin(x)*exp(y)" --at x=1,y=2 [--hessian]
     python -m dualdiff check mypkg.mymod:func --at 1,2 [--method central]
 
-An expression is parsed with the whitelist of :mod:`dualdiff._expr` (never
+An expression is parsed with the whitelist of :mod:`dualdiff.cli.expr` (never
 ``eval``); ``module:function`` imports a function of a 1-D array (``--at``
 gives its comma-separated values; write ``--at=-1,2`` when the first value is
 negative).  The command prints the value, then AD and FD derivatives side by
@@ -21,8 +21,9 @@ import sys
 
 import numpy as np
 
-from . import check, fd
-from ._expr import ExpressionError, parse_assignments, parse_expression, \
+from .. import check
+from .. import fd
+from .expr import ExpressionError, parse_assignments, parse_expression, \
     parse_values
 
 __all__ = ["main"]
@@ -208,7 +209,7 @@ def main(argv=None):
 
     Examples
     --------
-    >>> from dualdiff.cli_check import main
+    >>> from dualdiff.cli.check import main
     >>> main(["x.real", "--at", "x=1"])  # refused: prints one line to stderr
     2
     """

@@ -11,9 +11,9 @@ import functools
 
 import numpy as np
 
-from ._nbarray import DualArrayType, store_row, wrap_dual_array
-from ._nbdual import DualType, convert_to, make_dual
-from ._numba_compat import numba, overload, register_jitable, types, vectorizing_njit
+from .._compiled.array import DualArrayType, store_row, wrap_dual_array
+from .._compiled.dual import DualType, convert_to, make_dual
+from .._compiled.compat import numba, overload, register_jitable, types, vectorizing_njit
 
 __all__ = ["describe_output", "build_driver"]
 

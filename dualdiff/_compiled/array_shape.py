@@ -11,10 +11,10 @@ import operator
 
 import numpy as np
 
-from ._nbarray import DualArrayType, wrap_dual_array
-from ._nbarray_ops import contiguous, operand_kind, result_dtype
-from ._nbarray_reduce import _axis, _no_axis
-from ._numba_compat import (
+from .array import DualArrayType, wrap_dual_array
+from .array_ops import contiguous, operand_kind, result_dtype
+from .array_reduce import _axis, _no_axis
+from .compat import (
     lower_builtin, overload, overload_attribute, overload_method, register_jitable, types,
 )
 

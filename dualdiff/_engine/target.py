@@ -1,0 +1,242 @@
+"""Per-function state: the one place that compiles a user's function.
+
+A :class:`Target` holds, for one user function, its Numba dispatcher, the
+compiled drivers by kind and argument types, the Python fallback and why it
+was taken, the values Numba froze into it (:mod:`.frozen`), and one slot per
+mode for that mode's own state (``reverse_state``, ``tape_hessian_state``).
+:func:`compiled_for` is the compile-or-fall-back-and-cache step the forward
+and hyper-dual drivers share.  :class:`FastPaths` remembers compiled entry
+points for the operators' per-call fast paths.
+"""
+
+import itertools
+import types
+import warnings
+import weakref
+
+import numpy as np
+
+from .._compiled.compat import NumbaError, numba, vectorizing
+from .._compiled.typeof import typeof_args
+from ..arrays import explain_compile_failure
+from .drivers import describe_output
+from .fallback import jit_helpers, pythonize
+from .frozen import Frozen
+from .inputs import FLOAT64, holds_duals
+
+__all__ = ["Target", "target_of", "compiled_for", "first_line", "FallbackWarning", "FastPaths",
+           "is_plain_vector", "argument_types", "argument_types_key", "TAGS"]
+
+
+TAGS = itertools.count(1)
+
+
+class FallbackWarning(UserWarning):
+    """Numba could not compile the function for dual numbers; the slow Python
+    path was used instead (results are still exact)."""
+
+
+class Target:
+    def __init__(self, f, renewed=False):
+        self.f = f
+        self.is_dispatcher = hasattr(f, "py_func") and hasattr(f, "overloads")
+        self.dispatcher = None
+        self.builtin_callers = {}
+        self.python = None
+        self.fallback_reason = None
+        self.drivers = {}
+        # what Numba will freeze into the compiled code (None: nothing)
+        frozen = Frozen(f)
+        self.frozen = frozen if frozen else None
+        # a global f names has changed since an earlier target compiled:
+        # a user's dispatcher keeps its old compilations, so compile afresh
+        self.renewed = renewed
+
+    def stale(self):
+        """Whether a value Numba froze into f's compiled code has changed."""
+        return self.frozen is not None and self.frozen.changed()
+
+    def get_dispatcher(self, n_args=0):
+        if self.is_dispatcher and not self.renewed:
+            return self.f
+        if self.is_dispatcher:
+            if self.dispatcher is None:
+                self.dispatcher = numba.njit(**self.f.targetoptions)(
+                    jit_helpers(self.f.py_func, numba.njit))
+            return self.dispatcher
+        if isinstance(self.f, types.FunctionType):
+            if self.dispatcher is None:
+                self.dispatcher = numba.njit(jit_helpers(self.f, numba.njit))
+            return self.dispatcher
+        # a builtin or a ufunc (math.exp, np.sin): call it from a function of
+        # the right arity, one per number of extra arguments
+        if n_args not in self.builtin_callers:
+            names = ", ".join(["x"] + [f"a{i}" for i in range(n_args)])
+            namespace = {"fn": self.f}
+            exec(f"def call({names}):\n    return fn({names})\n", namespace)
+            self.builtin_callers[n_args] = numba.njit(namespace["call"])
+        return self.builtin_callers[n_args]
+
+    def get_python(self):
+        if self.python is None:
+            self.python = pythonize(self.f)
+        return self.python
+
+    def use_fallback(self, reason):
+        self.fallback_reason = reason
+        name = getattr(self.f, "__name__", repr(self.f))
+        warnings.warn(
+            f"dualdiff: Numba could not compile {name!r} for dual numbers ({reason}); "
+            "using the exact but much slower Python path instead",
+            FallbackWarning, stacklevel=4)
+
+
+_targets = weakref.WeakKeyDictionary()
+
+
+_unweakrefable = {}
+
+
+def target_of(f):
+    """f's per-function state; a new one (compiling f afresh) when a global,
+    closure cell or default that Numba froze into f has changed since."""
+    f = getattr(f, "_dualdiff_function", f)  # a @differentiable function
+    try:
+        t = _targets.get(f)
+        if t is None:
+            t = _targets[f] = Target(f)
+        elif t.frozen is not None and t.frozen.changed():
+            t = _targets[f] = Target(f, renewed=True)
+    except TypeError:  # not weak-referenceable (a builtin, say)
+        t = _unweakrefable.setdefault(id(f), Target(f))
+    return t
+
+
+def first_line(exc):
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    skip = ("Failed in nopython mode", "During:", "File ", "Failed in object mode")
+    useful = [ln for ln in lines if not ln.startswith(skip)]
+    text = useful[0] if useful else (lines[0] if lines else type(exc).__name__)
+    if text.endswith("signature:") and len(useful) > 1:
+        text = f"{text} {useful[1].lstrip('>').strip()}"
+    return text if len(text) < 200 else text[:197] + "..."
+
+
+def compiled_for(target, key, in_type, proto, build, args):
+    """The compiled driver ``build(dispatcher)`` for inputs of ``in_type``, or
+    None when the Python path must be used (Numba could not compile f).
+
+    ``key`` names the driver (kind and lane counts); the argument types are
+    added to it.  Shared by the first- and second-order APIs.
+    """
+    if target.fallback_reason is not None:
+        return None
+    try:
+        argtypes = typeof_args(args)
+    except (ValueError, TypeError, NumbaError) as exc:
+        target.use_fallback(f"an argument in args has no Numba type: {first_line(exc)}")
+        return None
+    key = key + (argtypes,)
+    driver = target.drivers.get(key)
+    if driver is not None:
+        return driver
+    signature = (in_type,) + argtypes
+    try:
+        dispatcher = target.get_dispatcher(len(args))
+        with vectorizing():
+            dispatcher.compile(signature)
+    except Exception as exc:  # any failure to compile: the Python path still works
+        target.use_fallback(explain_compile_failure(exc) or first_line(exc))
+        return None
+    problem = describe_output(dispatcher.overloads[signature].signature.return_type, proto)
+    if problem is not None:
+        raise TypeError(f"f must return a real number, a dual number, an array, or a "
+                        f"tuple/list of numbers; it returned {problem}")
+    driver = target.drivers[key] = build(dispatcher)
+    return driver
+
+
+# numpy's NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED bits of ndarray.flags.num
+_C_ALIGNED = 0x0001 | 0x0100
+
+
+def is_plain_vector(x):
+    """Whether x is a non-empty C-contiguous float64 ndarray of one dimension,
+    what a fast path takes as it is."""
+    return type(x) is np.ndarray and x.ndim == 1 and x.dtype is FLOAT64 \
+        and x.flags.num & _C_ALIGNED == _C_ALIGNED and x.shape[0] > 0
+
+
+def argument_types(args):
+    """The Numba types of ``args`` (a tuple), or None if one has none."""
+    if not args:
+        return ()
+    try:
+        return typeof_args(args)
+    except (ValueError, TypeError, NumbaError):
+        return None
+
+
+def argument_types_key(args):
+    """The ids of the Numba types of ``args`` (None if one has none).  Numba
+    interns its types and a fast-path entry keeps its types alive, so equal
+    ids mean the same types; hashing the types themselves costs 0.25 us
+    each (their hash is not cached)."""
+    if not args:
+        return ()
+    try:
+        if len(args) == 1:
+            return (id(typeof_args(args)[0]),)
+        return tuple([id(t) for t in typeof_args(args)])
+    except (ValueError, TypeError, NumbaError):
+        return None
+
+
+class FastPaths:
+    """Remembered runs of one API function: ``id(f) -> (weak reference to f,
+    {key: (run, argument types)}, whether f has a closure, the values Numba
+    froze into f's compiled code)``; a run is not used once those changed.  A key is a
+    ``head`` the caller chooses (mode, size) plus the ids of the argument
+    types (:func:`argument_types_key`); the entry holds the types
+    themselves, so those ids are never reused while it lives.  A closure may
+    come to hold Python duals (an outer differentiation on the Python path),
+    so for such f every lookup checks that it does not.  An entry goes when
+    f does."""
+
+    def __init__(self):
+        self._entries = {}
+
+    def get(self, f, head, args):
+        """The run remembered for f under ``head`` and the types of ``args``,
+        or None (the types are only looked up when f has an entry)."""
+        entry = self._entries.get(id(f))
+        if entry is None:
+            return None
+        found = entry[1].get(head + (argument_types_key(args),))
+        if found is None or entry[0]() is not f or (entry[2] and holds_duals(f, ())) \
+                or (entry[3] is not None and entry[3].changed()):
+            return None  # (a frozen value changed: the full path compiles afresh)
+        return found[0]
+
+    def keys(self, f):
+        """The keys remembered for f."""
+        entry = self._entries.get(id(f))
+        return [] if entry is None or entry[0]() is not f else list(entry[1])
+
+    def put(self, f, head, argtypes, run):
+        """Remember ``run`` for f under ``head`` and arguments of ``argtypes``."""
+        entry = self._entries.get(id(f))
+        frozen = target_of(f).frozen
+        if entry is None or entry[0]() is not f or entry[3] is not frozen:
+            try:
+                ref = weakref.ref(f, self._forget)
+            except TypeError:  # not weak-referenceable: no fast path
+                return
+            closure = getattr(getattr(f, "py_func", f), "__closure__", None) is not None
+            entry = self._entries[id(f)] = (ref, {}, closure, frozen)
+        entry[1][head + (tuple([id(t) for t in argtypes]),)] = (run, argtypes)
+
+    def _forget(self, ref):
+        for key, entry in list(self._entries.items()):
+            if entry[0] is ref:
+                del self._entries[key]

@@ -13,17 +13,20 @@ One compiled function per rule covers all spellings and both orders, which
 keeps the compile time of this module near 20 s.
 """
 
+import builtins
 import math
 
 import mpmath as mp
 import numpy as np
 import pytest
+import scipy.special
 
 import dualdiff as dd
 from dualdiff import rules
 from dualdiff._engine.fallback import MATH_SHIM
 from dualdiff._compiled.dual import make_dual
 from dualdiff._compiled.compat import numba
+from dualdiff._compiled.registrar import register_pending
 
 mp.mp.dps = 40
 
@@ -37,7 +40,8 @@ MP_REFERENCE = {
     "trigamma": lambda x: mp.polygamma(1, x), "tetragamma": lambda x: mp.polygamma(2, x),
     "square": lambda x: x * x, "reciprocal": lambda x: 1 / x,
     "sinc": lambda x: mp.sin(mp.pi * x) / (mp.pi * x) if x != 0 else mp.mpf(1),
-    "absolute": abs,
+    "absolute": abs, "expit": lambda x: 1 / (1 + mp.exp(-x)),
+    "deg2rad": lambda x: x * mp.pi / 180, "rad2deg": lambda x: x * 180 / mp.pi,
 }
 PIECEWISE_CONSTANT = {"sign": np.sign, "floor": np.floor, "ceil": np.ceil,
                       "trunc": np.trunc, "rint": np.rint}
@@ -51,7 +55,10 @@ RTOL = 1e-13
 #  * digamma (lgamma's d1, digamma's value) has a root at 1.4616...; near it
 #    the result is small and its relative error unbounded, so the check there
 #    is absolute: a few ulps of the terms that cancel (about 2.5).
-ABS_FLOOR = {("lgamma", 1): 2e-15, ("digamma", 0): 2e-15}
+#  * deg2rad and rad2deg are linear: their second derivative is exactly 0,
+#    where mpmath's numerical differentiation at 40 digits leaves ~1e-50.
+ABS_FLOOR = {("lgamma", 1): 2e-15, ("digamma", 0): 2e-15,
+             ("deg2rad", 2): 1e-40, ("rad2deg", 2): 1e-40}
 
 
 def sample_points(rule, count=15):
@@ -108,12 +115,14 @@ def test_piecewise_constant_rules_have_zero_derivative(name):
 # ---------------------------------------------------------------------------
 
 def _spellings(rule):
-    names = [f"rules.{rule.name}"]
-    if rule.math_name:
-        names.append(f"math.{rule.math_name}")
-    if rule.numpy_name:
-        names.append(f"np.{rule.numpy_name}")
-    return names
+    """Every spelling of the table for ``rule``, as source text."""
+    names = [f"rules.{rule.name}"] + rules.spelling_names(rule)
+    return [name.replace("numpy.", "np.").replace("builtins.", "") for name in names]
+
+
+# Spellings of modules dualdiff does not import are registered on first use
+# of an operator; these tests compile with numba.njit directly.
+register_pending()
 
 
 _compiled = {}
@@ -137,7 +146,7 @@ def compiled_rule(rule):
                       f"        out[i, {k}, 1] = y.partials[0]",
                       f"        out[i, {k}, 2] = y2.partials[0].partials[0]"]
         lines.append("    return out")
-        ns = {"np": np, "math": math, "rules": rules, "make_dual": make_dual}
+        ns = {"np": np, "math": math, "rules": rules, "make_dual": make_dual, "scipy": scipy}
         exec("\n".join(lines), ns)
         _compiled[rule.name] = numba.njit(ns["run"])
     return _compiled[rule.name]
@@ -162,10 +171,10 @@ def test_numba_dual_all_spellings(rule):
 @pytest.mark.parametrize("rule", SMOOTH, ids=lambda r: r.name)
 def test_python_dual_all_spellings(rule):
     fns = [rule.generic]
-    if rule.numpy_name:
-        fns.append(getattr(np, rule.numpy_name))
-    if rule.math_name:
-        fns.append(getattr(MATH_SHIM, rule.math_name))
+    for name in rules.spelling_names(rule):
+        module, _, attribute = name.rpartition(".")
+        fns.append(getattr({"math": MATH_SHIM, "numpy": np, "builtins": builtins,
+                            "scipy.special": scipy.special}[module], attribute))
     for x in sample_points(rule, count=7):
         for fn in fns:
             y = fn(dd.Dual(x, 1.0))
@@ -183,6 +192,7 @@ def test_python_dual_all_spellings(rule):
 
 MP_BINARY = {"arctan2": mp.atan2, "hypot": lambda a, b: mp.sqrt(a * a + b * b),
              "logaddexp": lambda a, b: mp.log(mp.exp(a) + mp.exp(b)),
+             "logaddexp2": lambda a, b: mp.log(mp.power(2, a) + mp.power(2, b), 2),
              "pow": lambda a, b: mp.power(abs(a), b)}
 BINARY_POINTS = [(0.7, 1.3), (-2.0, 0.5), (3.0, -4.0), (-0.1, -0.2), (25.0, 24.0)]
 
@@ -191,12 +201,11 @@ BINARY_POINTS = [(0.7, 1.3), (-2.0, 0.5), (3.0, -4.0), (-0.1, -0.2), (25.0, 24.0
 def _binary_numba(a, b):
     da = make_dual(a, (1.0, 0.0), 0)
     db = make_dual(b, (0.0, 1.0), 0)
-    out = np.empty((4, 3))
-    ys = (math.atan2(da, db), np.hypot(da, db), np.logaddexp(da, db), abs(da) ** db)
-    out[0, 0], out[0, 1], out[0, 2] = ys[0].value, ys[0].partials[0], ys[0].partials[1]
-    out[1, 0], out[1, 1], out[1, 2] = ys[1].value, ys[1].partials[0], ys[1].partials[1]
-    out[2, 0], out[2, 1], out[2, 2] = ys[2].value, ys[2].partials[0], ys[2].partials[1]
-    out[3, 0], out[3, 1], out[3, 2] = ys[3].value, ys[3].partials[0], ys[3].partials[1]
+    out = np.empty((5, 3))
+    ys = (math.atan2(da, db), np.hypot(da, db), np.logaddexp(da, db), abs(da) ** db,
+          np.logaddexp2(da, db))
+    for k in range(5):
+        out[k, 0], out[k, 1], out[k, 2] = ys[k].value, ys[k].partials[0], ys[k].partials[1]
     return out
 
 
@@ -210,8 +219,9 @@ def _binary_reference(name, a, b):
 def test_binary_rules_numba_and_python(a, b):
     got_numba = _binary_numba(a, b)
     da, db = dd.Dual(a, 1.0, 0.0), dd.Dual(b, 0.0, 1.0)
-    python = [rules.arctan2(da, db), np.hypot(da, db), np.logaddexp(da, db), abs(da) ** db]
-    for k, name in enumerate(["arctan2", "hypot", "logaddexp", "pow"]):
+    python = [rules.arctan2(da, db), np.hypot(da, db), np.logaddexp(da, db), abs(da) ** db,
+              np.logaddexp2(da, db)]
+    for k, name in enumerate(["arctan2", "hypot", "logaddexp", "pow", "logaddexp2"]):
         ref = _binary_reference(name, a, b)
         got_py = [python[k].value, python[k].partials[0], python[k].partials[1]]
         for j in range(3):

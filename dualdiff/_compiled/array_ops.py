@@ -24,6 +24,7 @@ import operator
 import numpy as np
 
 from .. import rules
+from . import registrar
 from .array import DualArrayType, flat_store, load_at, store_at, wrap_dual_array
 from .dual import DualType, _zero_of, convert_to, is_lower, primal_value
 from .compat import intrinsic, overload, register_jitable, types
@@ -464,11 +465,7 @@ def _register_unary_rule(rule):
             return elementwise("_f({0})", (a,), "float", ns)
 
     overload(rule.generic, jit_options=_IEEE)(generic_typer)
-    spellings = [getattr(np, rule.numpy_name)] if rule.numpy_name else []
-    if rule.name == "absolute":
-        spellings.append(abs)
-    for fn in spellings:
-        overload(fn, jit_options=_IEEE)(typer)
+    _TYPERS[1, rule.name] = typer, generic_typer
 
 
 def _register_binary_rule(rule):
@@ -486,14 +483,27 @@ def _register_binary_rule(rule):
             return elementwise("_f({0}, {1})", (a, b), "float", ns)
 
     overload(rule.generic, jit_options=_IEEE)(generic_typer)
-    if rule.numpy_name:
-        overload(getattr(np, rule.numpy_name), jit_options=_IEEE)(typer)
+    _TYPERS[2, rule.name] = typer, generic_typer
+
+
+# (arity, rule name) -> (typer of dual arrays, typer that also takes float
+# arrays: for spellings Numba does not know, such as scipy.special.expit)
+_TYPERS = {}
+
+
+def _register_spelling(arity):
+    def register(rule, function, native):
+        typer, generic_typer = _TYPERS[arity, rule.name]
+        overload(function, jit_options=_IEEE)(typer if native else generic_typer)
+    return register
 
 
 for _rule in rules.UNARY:
     _register_unary_rule(_rule)
 for _rule in rules.BINARY:
     _register_binary_rule(_rule)
+registrar.each_spelling(1, True, _register_spelling(1))
+registrar.each_spelling(2, True, _register_spelling(2))
 
 
 # selections: ties go to the first operand, NaN as in the scalar rules

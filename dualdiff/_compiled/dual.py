@@ -22,6 +22,7 @@ import operator
 import numpy as np
 
 from .. import rules
+from . import registrar
 from .compat import (
     Conversion, NativeValue, box, cgutils, intrinsic, lower_cast,
     make_attribute_wrapper, models, overload, overload_attribute, register_jitable,
@@ -541,15 +542,7 @@ def _register_unary(rule):
         if isinstance(a, DualType):
             return dual_impl(a)
 
-    spellings = []
-    if rule.math_name:
-        spellings.append(getattr(math, rule.math_name))
-    if rule.numpy_name:
-        spellings.append(getattr(np, rule.numpy_name))
-    if rule.name == "absolute":
-        spellings.append(abs)
-    for fn in spellings:
-        overload(fn, jit_options=_IEEE)(spelling_typer)
+    _TYPERS[1, rule.name] = spelling_typer, generic_typer
 
 
 def _register_binary(rule):
@@ -595,12 +588,24 @@ def _register_binary(rule):
         if kind is not None:
             return dual_impl(a, b, kind)
 
-    for module, name in ((math, rule.math_name), (np, rule.numpy_name)):
-        if name:
-            overload(getattr(module, name), jit_options=_IEEE)(spelling_typer)
+    _TYPERS[2, rule.name] = spelling_typer, generic_typer
+
+
+# (arity, rule name) -> (typer of a spelling Numba knows on floats, typer that
+# also takes floats): a math./numpy. spelling on floats is Numba's own
+_TYPERS = {}
+
+
+def _register_spelling(arity):
+    def register(rule, function, native):
+        spelling_typer, generic_typer = _TYPERS[arity, rule.name]
+        overload(function, jit_options=_IEEE)(spelling_typer if native else generic_typer)
+    return register
 
 
 for _rule in rules.UNARY:
     _register_unary(_rule)
 for _rule in rules.BINARY:
     _register_binary(_rule)
+registrar.each_spelling(1, False, _register_spelling(1))
+registrar.each_spelling(2, False, _register_spelling(2))

@@ -57,6 +57,7 @@ import operator
 import numpy as np
 
 from .. import rules
+from . import registrar
 from .dual import _pow_base_derivative, _pow_exponent_derivative
 from .compat import (
     AbstractTemplate, Conversion, RefType, cgutils, infer_global, intrinsic, ir, iternext_impl,
@@ -732,15 +733,8 @@ def _register_unary(rule):
         if isinstance(a, VarType):
             return impl
 
-    spellings = [rule.generic]
-    if rule.math_name:
-        spellings.append(getattr(math, rule.math_name))
-    if rule.numpy_name:
-        spellings.append(getattr(np, rule.numpy_name))
-    if rule.name == "absolute":
-        spellings.append(abs)
-    for fn in spellings:
-        overload(fn, jit_options=_IEEE)(typer)
+    overload(rule.generic, jit_options=_IEEE)(typer)
+    _TYPERS[1, rule.name] = typer
 
 
 def _register_binary(rule):
@@ -768,18 +762,27 @@ def _register_binary(rule):
         if _kind(a, b) is not None:
             return lambda a, b: impl(as_var(a, b), as_var(b, a))
 
-    spellings = [rule.generic]
-    for module, name in ((math, rule.math_name), (np, rule.numpy_name)):
-        if name:
-            spellings.append(getattr(module, name))
-    for fn in spellings:
-        overload(fn, jit_options=_IEEE)(typer)
+    overload(rule.generic, jit_options=_IEEE)(typer)
+    _TYPERS[2, rule.name] = typer
+
+
+# (arity, rule name) -> the typer of Var operands, for every spelling (floats
+# are the dual registrar's: see dualdiff._compiled.registrar)
+_TYPERS = {}
+
+
+def _register_spelling(arity):
+    def register(rule, function, native):
+        overload(function, jit_options=_IEEE)(_TYPERS[arity, rule.name])
+    return register
 
 
 for _rule in rules.UNARY:
     _register_unary(_rule)
 for _rule in rules.BINARY:
     _register_binary(_rule)
+registrar.each_spelling(1, False, _register_spelling(1))
+registrar.each_spelling(2, False, _register_spelling(2))
 
 
 # ===========================================================================

@@ -30,6 +30,7 @@ import operator
 import numpy as np
 
 from .. import rules
+from . import registrar
 from .dual import _pow_base_derivative, _pow_exponent_derivative
 from .tape import (
     VarArrayType, VarType, _set_flag, header_pointer, make_var, settle, wrap_var_array,
@@ -609,13 +610,12 @@ def _k_tanh(x):
 _FAST_KERNELS = {"tanh": _k_tanh}
 
 overload(operator.neg)(_unary_block(_k_neg, -1.0))
+_BLOCK_TYPERS = {}
 for _rule in rules.UNARY:
-    _t = _unary_block(_FAST_KERNELS.get(_rule.name) or _rule_kernel(_rule))
-    overload(_rule.generic)(_t)
-    if _rule.numpy_name:
-        overload(getattr(np, _rule.numpy_name))(_t)
-    if _rule.name == "absolute":
-        overload(abs)(_t)
+    _BLOCK_TYPERS[_rule.name] = _unary_block(_FAST_KERNELS.get(_rule.name) or _rule_kernel(_rule))
+    overload(_rule.generic)(_BLOCK_TYPERS[_rule.name])
+registrar.each_spelling(1, True, lambda rule, function, native:
+                        overload(function)(_BLOCK_TYPERS[rule.name]))
 
 
 # ---------------------------------------------------------------------------

@@ -31,18 +31,15 @@ def _predicate(fn):
     return check
 
 
-_MATH_NAMES = {
-    "sqrt": rules.sqrt, "cbrt": rules.cbrt, "exp": rules.exp, "exp2": rules.exp2,
-    "expm1": rules.expm1, "log": _log, "log2": rules.log2, "log10": rules.log10,
-    "log1p": rules.log1p, "sin": rules.sin, "cos": rules.cos, "tan": rules.tan,
-    "asin": rules.arcsin, "acos": rules.arccos, "atan": rules.arctan,
-    "atan2": rules.arctan2, "sinh": rules.sinh, "cosh": rules.cosh, "tanh": rules.tanh,
-    "asinh": rules.arcsinh, "acosh": rules.arccosh, "atanh": rules.arctanh,
-    "erf": rules.erf, "erfc": rules.erfc, "lgamma": rules.lgamma, "fabs": rules.absolute,
-    "hypot": rules.hypot, "copysign": rules.copysign, "pow": operator.pow,
+# every math. spelling of the rule table, and the hand-written ones: log with
+# a base, pow, and the predicates that look at the primal value
+_MATH_NAMES = {rule.math_name: rule.generic for rule in rules.UNARY + rules.BINARY
+               if rule.math_name}
+_MATH_NAMES.update({
+    "log": _log, "pow": operator.pow,
     "isnan": _predicate(math.isnan), "isinf": _predicate(math.isinf),
     "isfinite": _predicate(math.isfinite),
-}
+})
 
 MATH_SHIM = pytypes.ModuleType("dualdiff_math_shim", "math, with dual-aware functions")
 MATH_SHIM.__dict__.update({k: v for k, v in vars(math).items() if not k.startswith("__")})

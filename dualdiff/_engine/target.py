@@ -17,6 +17,7 @@ import weakref
 import numpy as np
 
 from .._compiled.compat import NumbaError, numba, vectorizing
+from .._compiled.registrar import register_pending
 from .._compiled.typeof import typeof_args
 from ..arrays import explain_compile_failure
 from .drivers import describe_output
@@ -101,6 +102,7 @@ def target_of(f):
     """f's per-function state; a new one (compiling f afresh) when a global,
     closure cell or default that Numba froze into f has changed since."""
     f = getattr(f, "_dualdiff_function", f)  # a @differentiable function
+    register_pending()  # spellings of modules imported since (scipy.special)
     try:
         t = _targets.get(f)
         if t is None:

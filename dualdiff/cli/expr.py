@@ -19,6 +19,8 @@ import re
 
 import numpy as np
 
+from .. import rules
+
 __all__ = ["ExpressionError", "Expression", "FUNCTIONS", "CONSTANTS",
            "parse_expression", "parse_assignments", "parse_values"]
 
@@ -34,25 +36,23 @@ class ExpressionError(ValueError):
 # The whitelist
 # ---------------------------------------------------------------------------
 
-#: name -> (implementation, number of arguments)
-FUNCTIONS = {
-    "sin": (np.sin, 1), "cos": (np.cos, 1), "tan": (np.tan, 1),
-    "arcsin": (np.arcsin, 1), "arccos": (np.arccos, 1),
-    "arctan": (np.arctan, 1), "arctan2": (np.arctan2, 2),
-    "asin": (np.arcsin, 1), "acos": (np.arccos, 1), "atan": (np.arctan, 1),
-    "atan2": (np.arctan2, 2),
-    "sinh": (np.sinh, 1), "cosh": (np.cosh, 1), "tanh": (np.tanh, 1),
-    "arcsinh": (np.arcsinh, 1), "arccosh": (np.arccosh, 1),
-    "arctanh": (np.arctanh, 1),
-    "asinh": (np.arcsinh, 1), "acosh": (np.arccosh, 1), "atanh": (np.arctanh, 1),
-    "exp": (np.exp, 1), "expm1": (np.expm1, 1), "exp2": (np.exp2, 1),
-    "log": (np.log, 1), "log1p": (np.log1p, 1), "log2": (np.log2, 1),
-    "log10": (np.log10, 1),
-    "sqrt": (np.sqrt, 1), "cbrt": (np.cbrt, 1), "abs": (np.abs, 1),
-    "hypot": (np.hypot, 2),
-    "erf": (math.erf, 1), "erfc": (math.erfc, 1), "lgamma": (math.lgamma, 1),
-    "gamma": (math.gamma, 1),
-}
+def _functions():
+    """name -> (implementation, number of arguments): every spelling of every
+    rule of the table (``sin``, ``arcsin`` and ``asin``, ``expit`` ...), so
+    whatever the table has is accepted and nothing else.  The implementation
+    is the NumPy ufunc where there is one (IEEE results, complex arguments for
+    the complex step), else the rule's generic function."""
+    out = {"abs": (np.abs, 1)}
+    for table, arity in ((rules.UNARY, 1), (rules.BINARY, 2)):
+        for rule in table:
+            function = getattr(np, rule.numpy_name) if rule.numpy_name else rule.generic
+            for name in [rule.name] + rules.spelling_names(rule):
+                out.setdefault(name.rpartition(".")[2], (function, arity))
+    return out
+
+
+#: name -> (implementation, number of arguments), generated from the table
+FUNCTIONS = _functions()
 
 CONSTANTS = {"pi": math.pi, "e": math.e}
 

@@ -527,40 +527,40 @@ _UFUNC_SCALAR = {
     np.isinf: lambda x: math.isinf(_primal_or(x)),
     np.isfinite: lambda x: math.isfinite(_primal_or(x)),
 }
-for _r in rules.UNARY + rules.BINARY:
-    if _r.numpy_name is not None:
-        _UFUNC_SCALAR[getattr(np, _r.numpy_name)] = _r.generic
-del _r
+# every NumPy spelling of the rule table (np.deg2rad and np.radians ...)
+_NUMPY_SPELLINGS = [(r, name.rpartition(".")[2]) for r in rules.UNARY + rules.BINARY
+                    for name in rules.spelling_names(r, arrays=True)
+                    if name.startswith("numpy.")]
+for _r, _name in _NUMPY_SPELLINGS:
+    _UFUNC_SCALAR[getattr(np, _name)] = _r.generic
+del _r, _name
 
 # NumPy functions that are not ufuncs (np.sinc would otherwise substitute 1e-20
 # for 0 and lose the derivative; np.clip would call methods Dual lacks)
 _ARRAY_FUNCTION_SCALAR = {np.sinc: rules.sinc, np.clip: rules.select_clip}
 
 # ufuncs of other libraries, by name (scipy.special's erf, gammaln, psi ...)
-_UFUNC_BY_NAME = {r.name: r.generic for r in rules.UNARY + rules.BINARY}
-_UFUNC_BY_NAME.update({"gammaln": rules.lgamma, "psi": rules.digamma})
+_UFUNC_BY_NAME = {name.rpartition(".")[2]: r.generic for r in rules.UNARY + rules.BINARY
+                  for name in [r.name] + rules.spelling_names(r, arrays=True)}
 
 
 # Ufunc-named methods: NumPy applies ufuncs to object arrays element by element
 # by calling the method of the same name (np.sin(objects) calls x.sin()).
-def _unary_method(rule):
+def _unary_method(rule, name):
     def method(self):
         return rule.generic(self)
-    method.__name__ = rule.numpy_name
+    method.__name__ = name
     return method
 
 
-def _binary_method(rule):
+def _binary_method(rule, name):
     def method(self, other):
         return rule.generic(self, other)
-    method.__name__ = rule.numpy_name
+    method.__name__ = name
     return method
 
 
-for _r in rules.UNARY:
-    if _r.numpy_name is not None:
-        setattr(Dual, _r.numpy_name, _unary_method(_r))
-for _r in rules.BINARY:
-    if _r.numpy_name is not None:
-        setattr(Dual, _r.numpy_name, _binary_method(_r))
-del _r
+for _r, _name in _NUMPY_SPELLINGS:
+    _make = _unary_method if isinstance(_r, rules.UnaryRule) else _binary_method
+    setattr(Dual, _name, _make(_r, _name))
+del _r, _name, _make

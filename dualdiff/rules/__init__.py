@@ -27,6 +27,7 @@ Conventions at kinks and ties (documented in the README):
 """
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -35,7 +36,8 @@ from numba.extending import register_jitable
 
 from . import polygamma as _special
 
-__all__ = ["UnaryRule", "BinaryRule", "UNARY", "BINARY", "unary_rule", "binary_rule"]
+__all__ = ["UnaryRule", "BinaryRule", "UNARY", "BINARY", "unary_rule", "binary_rule",
+           "spelling_names", "spelling"]
 
 LN2 = math.log(2.0)
 LN10 = math.log(10.0)
@@ -48,7 +50,8 @@ class UnaryRule:
     """One elementary function of one argument.
 
     ``math_name``/``numpy_name`` are its spellings in the two modules (None if
-    that module lacks it); ``domain`` is the interval the tests sample.
+    that module lacks it), ``also`` any further ones (see :func:`spellings`);
+    ``domain`` is the interval the tests sample.
     """
 
     name: str
@@ -62,6 +65,8 @@ class UnaryRule:
     #: piecewise constant (floor, sign ...): every partial of the result is
     #: exactly 0, even where the argument's is inf (floor(sqrt(x)) at 0)
     constant: bool = False
+    #: further spellings, dotted ("numpy.radians", "scipy.special.expit")
+    also: tuple = ()
     generic: Optional[Callable] = None  # filled in below
 
 
@@ -80,6 +85,7 @@ class BinaryRule:
     #: second partials ``(a, b, z) -> (d2f/da2, d2f/da db, d2f/db2)``, for
     #: reverse-mode Hessian tapes (forward mode gets them by nesting)
     d2: Optional[Callable] = None
+    also: tuple = ()
     generic: Optional[Callable] = None
 
 
@@ -249,6 +255,29 @@ def _logaddexp_value(a, b):
     return np.logaddexp(a, b)
 
 
+@register_jitable
+def _logaddexp2_value(a, b):
+    return np.logaddexp2(a, b)
+
+
+@register_jitable
+def _expit_value(x):
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@register_jitable
+def _deg2rad_value(x):
+    return x * (PI / 180.0)
+
+
+@register_jitable
+def _rad2deg_value(x):
+    return x * (180.0 / PI)
+
+
 # ---------------------------------------------------------------------------
 # Helpers used by derivative bodies
 # ---------------------------------------------------------------------------
@@ -321,10 +350,10 @@ UNARY = [
     UnaryRule("arcsinh", math.asinh,  lambda x, y: 1.0 / hypot(x, 1.0),         lambda x, y, dy: -x * dy * dy * dy,              (-1e2, 1e2), "asinh", "arcsinh"),
     UnaryRule("arccosh", math.acosh,  lambda x, y: 1.0 / sqrt((x - 1.0) * (x + 1.0)), lambda x, y, dy: -x * dy * dy * dy,        (1.01, 1e2), "acosh", "arccosh", singular=True),
     UnaryRule("arctanh", math.atanh,  lambda x, y: 1.0 / ((1.0 - x) * (1.0 + x)), lambda x, y, dy: 2.0 * x * dy * dy,            (-0.99, 0.99), "atanh", "arctanh", singular=True),
-    UnaryRule("erf",     math.erf,    lambda x, y: TWO_OVER_SQRT_PI * exp(-x * x),  lambda x, y, dy: -2.0 * x * dy,              (-5, 5),     "erf", None),
-    UnaryRule("erfc",    math.erfc,   lambda x, y: -TWO_OVER_SQRT_PI * exp(-x * x), lambda x, y, dy: -2.0 * x * dy,              (-5, 5),     "erfc", None),
-    UnaryRule("lgamma",  math.lgamma, lambda x, y: digamma(x),                  lambda x, y, dy: trigamma(x),                    (1e-2, 1e2), "lgamma", None),
-    UnaryRule("digamma", _special.digamma, lambda x, y: trigamma(x),            lambda x, y, dy: tetragamma(x),                  (1e-2, 1e2), None, None),
+    UnaryRule("erf",     math.erf,    lambda x, y: TWO_OVER_SQRT_PI * exp(-x * x),  lambda x, y, dy: -2.0 * x * dy,              (-5, 5),     "erf", None, also=("scipy.special.erf",)),
+    UnaryRule("erfc",    math.erfc,   lambda x, y: -TWO_OVER_SQRT_PI * exp(-x * x), lambda x, y, dy: -2.0 * x * dy,              (-5, 5),     "erfc", None, also=("scipy.special.erfc",)),
+    UnaryRule("lgamma",  math.lgamma, lambda x, y: digamma(x),                  lambda x, y, dy: trigamma(x),                    (1e-2, 1e2), "lgamma", None, also=("scipy.special.gammaln",)),
+    UnaryRule("digamma", _special.digamma, lambda x, y: trigamma(x),            lambda x, y, dy: tetragamma(x),                  (1e-2, 1e2), None, None, also=("scipy.special.psi", "scipy.special.digamma")),
     UnaryRule("trigamma", _special.trigamma, lambda x, y: tetragamma(x),        lambda x, y, dy: _special.pentagamma(x),                  (1e-2, 1e2), None, None),
     UnaryRule("tetragamma", _special.tetragamma, lambda x, y: _special.pentagamma(x), None,                                      (1e-2, 1e2), None, None),
     UnaryRule("square",  _square_value, lambda x, y: 2.0 * x,                   lambda x, y, dy: 2.0,                            (-1e2, 1e2), None, "square"),
@@ -336,6 +365,9 @@ UNARY = [
     UnaryRule("ceil",    _ceil_value, lambda x, y: 0.0,                         lambda x, y, dy: 0.0,                            (-1e2, 1e2), None, "ceil", constant=True),
     UnaryRule("trunc",   _trunc_value, lambda x, y: 0.0,                        lambda x, y, dy: 0.0,                            (-1e2, 1e2), None, "trunc", constant=True),
     UnaryRule("rint",    _rint_value, lambda x, y: 0.0,                         lambda x, y, dy: 0.0,                            (-1e2, 1e2), None, "rint", constant=True),
+    UnaryRule("expit",   _expit_value, lambda x, y: y * expit(-x),              lambda x, y, dy: -dy * tanh(0.5 * x),            (-30, 30),   None, None, also=("scipy.special.expit",)),  # noqa: F821 (generic made below)
+    UnaryRule("deg2rad", _deg2rad_value, lambda x, y: PI / 180.0,               lambda x, y, dy: 0.0,                            (-1e3, 1e3), "radians", "deg2rad", also=("numpy.radians",)),
+    UnaryRule("rad2deg", _rad2deg_value, lambda x, y: 180.0 / PI,               lambda x, y, dy: 0.0,                            (-1e2, 1e2), "degrees", "rad2deg", also=("numpy.degrees",)),
 ]
 
 # Second partials of the binary rules, on floats (reverse-mode Hessian tapes).
@@ -355,16 +387,33 @@ def _logaddexp_d2(a, b, z):
     return pq, -pq, pq
 
 
+def _logaddexp2_d2(a, b, z):
+    pq = LN2 * 2.0 ** (a - z) * 2.0 ** (b - z)
+    return pq, -pq, pq
+
+
 # name, value, d/da(a, b, z), d/db(a, b, z), test domain (for both arguments), spellings
 BINARY = [
     BinaryRule("arctan2",   math.atan2,       lambda a, b, z: b / (a * a + b * b),     lambda a, b, z: -a / (a * a + b * b),   (-10, 10), "atan2", "arctan2", singular=True, d2=_atan2_d2),
     BinaryRule("hypot",     math.hypot,       lambda a, b, z: a / z,                   lambda a, b, z: b / z,                  (-10, 10), "hypot", "hypot", singular=True, d2=_hypot_d2),
     BinaryRule("copysign",  math.copysign,    lambda a, b, z: _copysign_factor(a, b),  lambda a, b, z: 0.0,                    (-10, 10), "copysign", "copysign", d2=lambda a, b, z: (0.0, 0.0, 0.0)),
     BinaryRule("logaddexp", _logaddexp_value, lambda a, b, z: exp(a - z),              lambda a, b, z: exp(b - z),             (-30, 30), None, "logaddexp", d2=_logaddexp_d2),
+    BinaryRule("logaddexp2", _logaddexp2_value, lambda a, b, z: exp2(a - z),           lambda a, b, z: exp2(b - z),            (-30, 30), None, "logaddexp2", d2=_logaddexp2_d2),
 ]
 
 _UNARY_BY_NAME = {r.name: r for r in UNARY}
 _BINARY_BY_NAME = {r.name: r for r in BINARY}
+
+# A rule whose generic function no derivative body needs gets it here, so a
+# new rule is one line of the table (dualdiff.rules.expit and the like)
+for _rule in UNARY:
+    if _rule.name not in _GENERIC:
+        globals()[_rule.name] = _generic_unary(_rule.name)
+        __all__.append(_rule.name)
+for _rule in BINARY:
+    if _rule.name not in _GENERIC:
+        globals()[_rule.name] = _generic_binary(_rule.name)
+        __all__.append(_rule.name)
 
 # Make every callable of the table Numba-compilable, and attach the generic
 # function to its rule (frozen dataclass: use object.__setattr__ once, here).
@@ -387,6 +436,47 @@ del _rule
 def unary_rule(name):
     """Return the :class:`UnaryRule` called ``name`` (KeyError if none)."""
     return _UNARY_BY_NAME[name]
+
+
+# ---------------------------------------------------------------------------
+# Spellings: every function a user may call for a rule
+# ---------------------------------------------------------------------------
+
+def spelling_names(rule, arrays=False):
+    """The dotted names of the functions users call for ``rule``: its
+    ``math.`` name (not for ``arrays``: NumPy rejects ``math.exp(array)``),
+    its ``numpy.`` name, the names in ``rule.also``, and ``builtins.abs``
+    for ``absolute``.  Every number type registers its implementation for
+    each of them (:mod:`dualdiff._compiled.registrar`).
+
+    Examples
+    --------
+    >>> from dualdiff import rules
+    >>> rules.spelling_names(rules.unary_rule("deg2rad"))
+    ['math.radians', 'numpy.deg2rad', 'numpy.radians']
+    """
+    names = []
+    if rule.math_name and not arrays:
+        names.append(f"math.{rule.math_name}")
+    if rule.numpy_name:
+        names.append(f"numpy.{rule.numpy_name}")
+    names += list(rule.also)
+    if rule.name == "absolute":
+        names.append("builtins.abs")
+    return names
+
+
+def spelling(name):
+    """``(function, numba_knows_floats)`` for a dotted spelling name, or None
+    while its module is not imported (``scipy.special`` is imported by the
+    user's code, not by dualdiff: it costs 0.3 s).  Numba compiles ``math``,
+    ``numpy`` and builtin spellings on floats itself; for others the number
+    types register the float implementation too."""
+    module_name, _, attribute = name.rpartition(".")
+    module = sys.modules.get(module_name)
+    if module is None:
+        return None
+    return getattr(module, attribute), module_name in ("math", "numpy", "builtins")
 
 
 def binary_rule(name):

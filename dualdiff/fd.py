@@ -57,6 +57,7 @@ outputs) and, with ``full_output=True``, a pair ``(result, info)`` where
 from dataclasses import dataclass, field
 from fractions import Fraction
 from math import factorial
+import threading
 import warnings
 
 import numpy as np
@@ -75,6 +76,8 @@ __all__ = [
 ]
 
 EPS = float(np.finfo(np.float64).eps)
+
+_COMPLEX_STEP_LOCK = threading.RLock()  # see _Caller._call_complex
 
 METHODS = ("forward", "backward", "central", "central4", "central6",
            "richardson", "complex")
@@ -336,7 +339,11 @@ class _Caller:
         return self._check(out)
 
     def _call_complex(self, arg):
-        with warnings.catch_warnings():
+        # warnings.catch_warnings swaps the process-wide filter list: two
+        # threads inside it at once could leave a filter behind, or run f
+        # without the ComplexWarning-as-error filter and return a derivative
+        # from a discarded imaginary part.  Complex-step calls take turns.
+        with _COMPLEX_STEP_LOCK, warnings.catch_warnings():
             warnings.simplefilter("error", np.exceptions.ComplexWarning)
             try:
                 return self.f(arg, *self.args)

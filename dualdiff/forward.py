@@ -173,7 +173,6 @@ def structured_wrapper(f, layout, n_args):
             return python_f(unflatten(flat, layout), *args)
 
         flat_f.__name__ = getattr(f, "__name__", "f")
-        cache[key] = flat_f
         wrapper = target_of(flat_f)
         wrapper.python = flat_f
         if target.fallback_reason is None:
@@ -184,6 +183,10 @@ def structured_wrapper(f, layout, n_args):
                 wrapper.use_fallback(first_line(exc))
         else:
             wrapper.fallback_reason = target.fallback_reason
+        # published only when complete: a concurrent first call that saw a
+        # half-built wrapper compiled its plain closure, failed, and took
+        # the Python path for good (tests/test_threads.py)
+        cache.setdefault(key, flat_f)
     return cache[key]
 
 

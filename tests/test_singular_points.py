@@ -109,3 +109,25 @@ def test_a_genuine_singularity_stays_visible():
     x = np.array([0.0, 1.0])
     for mode in ("forward", "reverse"):
         np.testing.assert_array_equal(dd.gradient(f, x, mode=mode), [np.inf, 1.0])
+
+
+def sum_of_squares(x):
+    s = 0.0
+    for i in range(len(x)):
+        s += x[i] * x[i] / 2.0 + x[i] ** 2 / 2.0
+    return s
+
+
+def overflowing(x):
+    return x[0] * math.exp(-x[1])
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_a_nan_in_x_reaches_only_what_depends_on_it(mode):
+    """First order, every mode (issue 18): products and quotients of partials
+    follow the zero rule, so a NaN value does not spread to other partials."""
+    x = np.array([1.0, np.nan, 2.0])
+    np.testing.assert_array_equal(dd.gradient(sum_of_squares, x, mode=mode), [2.0, np.nan, 4.0])
+    # an overflow: the exact partials are e^1000 and -e^1000
+    np.testing.assert_array_equal(dd.gradient(overflowing, np.array([1.0, -1000.0]), mode=mode),
+                                  [np.inf, -np.inf])

@@ -256,7 +256,12 @@ def _box_dual(typ, val, c):
 # partial is a dual: it is exactly zero when its value and all its partials
 # are.  (Multiplying such a zero plainly by sqrt's derivative at 0, an inner
 # dual (inf, nan...), put NaN in every outer lane, so the whole Hessian of
-# sqrt(x0) + g(x1, x2) at x0 = 0 came out NaN in forward mode.)
+# sqrt(x0) + g(x1, x2) at x0 = 0 came out NaN in forward mode.)  On
+# first-order duals every product of a partial, and every quotient, is
+# written so (``_local``, issue 18): a NaN or an overflow in one value then
+# reaches only the partials that depend on it, as in reverse mode (the
+# gradient of sum(x**2) at [1, nan, 2] is [2, nan, 4], not all nan;
+# x0 * exp(-x1) at [1, -1000] gives [inf, -inf]).
 
 _impl_cache = {}
 
@@ -265,6 +270,26 @@ def _safe(base, p, d):
     if isinstance(base, types.Float):
         return f"({p} * {d} if {p} != 0.0 else 0.0)"
     return f"({p} * {d} if {_nonzero(base, p)} else {p})"
+
+
+def _safe_divide(base, p, d):
+    """``p / d``, NaN-safely on first-order duals: an exactly-zero partial
+    stays zero even where the divisor is 0 or nan."""
+    if isinstance(base, types.Float):
+        return f"({p} / {d} if {p} != 0.0 else 0.0)"
+    return f"{p} / {d}"
+
+
+def _local(base, p, d):
+    """``p * d`` NaN-safely on first-order duals (every rule and product, so a
+    NaN or overflow in one value reaches only the partials that depend on
+    it); plainly on nested ones, where the test of every leaf made the first
+    Hessian compile 0.35 s slower (1.5-1.6 s -> 1.95 s, /tmp/first.py in the
+    issue 18 note) and its sweeps 12-25% slower: there only singular rules
+    and powers multiply NaN-safely."""
+    if isinstance(base, types.Float):
+        return _safe(base, p, d)
+    return f"{p} * {d}"
 
 
 def _nonzero(base, p):
@@ -345,6 +370,8 @@ def _pow_base_derivative(z, v, p):
 # must give the exact quotient's partials), so every division case divides.
 def _arithmetic_table(base):
     S = lambda p, d: _safe(base, p, d)  # noqa: E731
+    L = lambda p, d: _local(base, p, d)  # noqa: E731
+    D = lambda p, d: _safe_divide(base, p, d)  # noqa: E731
     return {
         "add": {"both": ((), "av + bv", lambda i: f"ap{i} + bp{i}"),
                 "left": ((), "av + b", lambda i: f"ap{i}"),
@@ -352,12 +379,13 @@ def _arithmetic_table(base):
         "sub": {"both": ((), "av - bv", lambda i: f"ap{i} - bp{i}"),
                 "left": ((), "av - b", lambda i: f"ap{i}"),
                 "right": ((), "a - bv", lambda i: f"-bp{i}")},
-        "mul": {"both": ((), "av * bv", lambda i: f"ap{i} * bv + bp{i} * av"),
-                "left": ((), "av * b", lambda i: f"ap{i} * b"),
-                "right": ((), "a * bv", lambda i: f"bp{i} * a")},
-        "div": {"both": (("q = av / bv",), "q", lambda i: f"(ap{i} - bp{i} * q) / bv"),
-                "left": ((), "av / b", lambda i: f"ap{i} / b"),
-                "right": (("q = a / bv",), "q", lambda i: f"-(bp{i} * q) / bv")},
+        "mul": {"both": ((), "av * bv", lambda i: f"{L('ap' + i, 'bv')} + {L('bp' + i, 'av')}"),
+                "left": ((), "av * b", lambda i: L("ap" + i, "b")),
+                "right": ((), "a * bv", lambda i: L("bp" + i, "a"))},
+        "div": {"both": (("q = av / bv",), "q",
+                         lambda i: D(f"(ap{i} - {L('bp' + i, 'q')})", "bv")),
+                "left": ((), "av / b", lambda i: D(f"ap{i}", "b")),
+                "right": (("q = a / bv",), "q", lambda i: D(f"(-{L('bp' + i, 'q')})", "bv"))},
         "pow": {"both": (("z = av ** bv", "da = _ped(av, bv)", "db = _pbd(z, av, bv)"), "z",
                          lambda i: f"{S('ap' + i, 'da')} + {S('bp' + i, 'db')}"),
                 "left": (("z = av ** b", "da = _ped(av, b)"), "z", lambda i: S("ap" + i, "da")),
@@ -373,7 +401,7 @@ _ARITH_NAMESPACE = {"_ped": _pow_exponent_derivative, "_pbd": _pow_base_derivati
 # the general path computes two pow calls and a NaN-safe select per partial;
 # the literal square is one product and an exact 2x (helper-measured: ~35% of a
 # Rosenbrock sweep).
-_SQUARE = (("z = av * av", "t = av + av"), "z", lambda i: f"ap{i} * t")
+_SQUARE = (("z = av * av", "t = av + av"), "z")
 
 
 def _arithmetic_overload(ops, name):
@@ -384,8 +412,9 @@ def _arithmetic_overload(ops, name):
         dual = _dual_of(a, b)
         if name == "pow" and kind == "left" and isinstance(b, types.IntegerLiteral) \
                 and b.literal_value == 2:
-            prelude, value, element = _SQUARE
-            return _generate("square", kind, dual.n, dual.base, prelude, value, element, {})
+            prelude, value = _SQUARE
+            return _generate("square", kind, dual.n, dual.base, prelude, value,
+                             lambda i: _local(dual.base, f"ap{i}", "t"), {})
         prelude, value, element = _arithmetic_table(dual.base)[name][kind]
         return _generate(name, kind, dual.n, dual.base, prelude, value, element,
                          _ARITH_NAMESPACE)
@@ -520,8 +549,8 @@ def _register_unary(rule):
             return _generate(rule.name, "unary", x.n, x.base,
                              (f"y = {call}", "zero = convert_to(0.0, av)"), "y",
                              lambda i: "zero", namespace)
-        element = (lambda i: _safe(x.base, f"ap{i}", "d")) if rule.singular \
-            else (lambda i: f"ap{i} * d")
+        safe = _safe if rule.singular else _local
+        element = lambda i: safe(x.base, f"ap{i}", "d")  # noqa: E731
         return _generate(rule.name, "unary", x.n, x.base, (f"y = {call}", "d = d1(av, y)"),
                          "y", element, namespace)
 
@@ -551,8 +580,7 @@ def _register_binary(rule):
 
     def dual_impl(a, b, kind):
         dual = _dual_of(a, b)
-        S = (lambda p, d: _safe(dual.base, p, d)) if rule.singular \
-            else (lambda p, d: f"{p} * {d}")
+        S = lambda p, d: (_safe if rule.singular else _local)(dual.base, p, d)  # noqa: E731
         av = "a" if kind == "right" else "av"
         bv = "b" if kind == "left" else "bv"
         # with a constant operand the arguments may be of mixed types: let the

@@ -1064,6 +1064,19 @@ def _tmpdir():
     return _tmp["dir"]
 
 
+def _remove_tmpdir():
+    """Remove the generated modules (files and sys.modules entries): child
+    processes and pytest-xdist workers end without running atexit."""
+    import shutil
+    path = _tmp["dir"]
+    if path is None:
+        return
+    for name in [m for m in sys.modules if m.startswith(f"fuzzbatch_{os.getpid()}_")]:
+        del sys.modules[name]
+    shutil.rmtree(path, ignore_errors=True)
+    _tmp["dir"] = None
+
+
 def load_module(source, stem="batch"):
     """Import ``source`` from a temporary file as a fresh module (its name
     must not start with "_": dualdiff compiles the plain functions f calls
@@ -1948,9 +1961,19 @@ def program_seed(seed, b, k):
     return f"{seed}/{b}/{k}"
 
 
-def run(count=300, seed=0, batch_size=30, points=2, computations=None, shrink_max=4,
-        shrink_seconds=240.0, vector=True, log=print, replay=None, max_batches=None,
-        isolate=False):
+def run(*args, **kwargs):
+    own_dir = _tmp["dir"] is None
+    _tmpdir()  # before any child process: they write their modules here too
+    try:
+        return _run(*args, **kwargs)
+    finally:
+        if own_dir:
+            _remove_tmpdir()
+
+
+def _run(count=300, seed=0, batch_size=30, points=2, computations=None, shrink_max=4,
+         shrink_seconds=240.0, vector=True, log=print, replay=None, max_batches=None,
+         isolate=False):
     """Run about ``count`` comparisons; returns a :class:`FuzzResult`.
 
     ``computations`` restricts the modes (names of :data:`COMPUTATIONS`);
@@ -2045,6 +2068,10 @@ def run(count=300, seed=0, batch_size=30, points=2, computations=None, shrink_ma
         shrunk[mm.signature] = mm
     res.seconds = time.perf_counter() - t_start
     return res
+
+
+run.__doc__ = _run.__doc__
+run.__wrapped__ = _run  # inspect.signature(run) shows _run's parameters
 
 
 def _run_batch(progs, pts, ks, info, comps, checks, log):

@@ -18,7 +18,6 @@ Bigger budgets: ``python -m tests.fuzz --count 3000 --seed 1``.
 import ast
 import datetime
 import json
-import math
 import os
 import re
 import subprocess

@@ -27,19 +27,13 @@ import types as pytypes
 
 import numpy as np
 
+from .fallback import _names_used
+
 __all__ = ["Frozen"]
 
 _SCALARS = (int, float, complex, bool, str, bytes, type(None), np.generic)
 _ABSENT = object()
 _BYTES_COMPARED = 1 << 16
-
-
-def _names_used(code):
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, pytypes.CodeType):
-            names |= _names_used(const)
-    return names
 
 
 def _python_function(value):

@@ -152,7 +152,7 @@ def _hessian_sweeps(links, second, count, n, out_id, lanes, seeds, grad, out, wo
             out[:, :] = dadj[:n, :]
             if grad.shape[0] > 0:
                 grad[:] = g[:n]
-            return _finite_or_flag(grad, out)
+            return _finite_or_flag(g[:n], out)  # g: also when grad is not asked for
         for r in range(n):
             for lane in range(width):
                 out[r, c0 + lane] = dadj[r, lane]
@@ -162,7 +162,7 @@ def _hessian_sweeps(links, second, count, n, out_id, lanes, seeds, grad, out, wo
     for r in range(n):
         for c in range(r + 1, n):
             out[c, r] = out[r, c]
-    return _finite_or_flag(grad, out)
+    return _finite_or_flag(g[:n], out)  # g: also when grad is not asked for
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -236,6 +236,11 @@ def _second_adjoints(links, partials, second, g, accumulate, n, count, tangent, 
                 g[i] += a * gk
             if b != 0.0:
                 g[j] += b * gk
+        elif accumulate:  # 0 * inf: nan, as in the backward sweep of reverse mode
+            if a - a != 0.0:
+                g[i] = math.nan
+            if j >= 0 and b - b != 0.0:
+                g[j] = math.nan
         # g[k] times the second partials, NaN-safely both ways: a zero second
         # partial (a linear node) times an infinite adjoint (one downstream
         # of sqrt or cbrt at 0) is 0, as forward mode has it (issue 22:

@@ -292,6 +292,16 @@ def _local(base, p, d):
     return f"{p} * {d}"
 
 
+def _by_constant(base, p, c):
+    """``p * c`` for a constant ``c`` (a float that does not depend on x): a
+    zero constant makes the product identically 0, so its partials are 0
+    even where ``p`` is inf or nan (``0.0 * sqrt(x)`` at 0).  First order;
+    nested duals multiply plainly (see _local)."""
+    if isinstance(base, types.Float):
+        return f"({p} * {c} if ({p} != 0.0) & ({c} != 0.0) else 0.0)"
+    return f"{p} * {c}"
+
+
 def _nonzero(base, p):
     """An expression: whether ``p`` (of type ``base``) has a nonzero value or
     partial at any depth (NaN counts as nonzero), branch-free and written out:
@@ -351,8 +361,10 @@ def _classify(a, b):
 
 @_jitable
 def _pow_exponent_derivative(v, p):
-    # d/dv v**p = p v**(p-1); exactly 0 for p == 0, also at v == 0
-    if p == 0:
+    # d/dv v**p = p v**(p-1); exactly 0 for p == 0 at v == 0 (not 0 * inf).
+    # Elsewhere the product is kept even where p's value is 0: nested (a
+    # Hessian), p's own partials make d/dp (p v**(p-1)) = 1/v, not 0.
+    if p == 0 and v == 0:
         return 0.0 * v
     return p * v ** (p - 1)
 
@@ -372,6 +384,7 @@ def _arithmetic_table(base):
     S = lambda p, d: _safe(base, p, d)  # noqa: E731
     L = lambda p, d: _local(base, p, d)  # noqa: E731
     D = lambda p, d: _safe_divide(base, p, d)  # noqa: E731
+    C = lambda p, c: _by_constant(base, p, c)  # noqa: E731
     return {
         "add": {"both": ((), "av + bv", lambda i: f"ap{i} + bp{i}"),
                 "left": ((), "av + b", lambda i: f"ap{i}"),
@@ -380,8 +393,8 @@ def _arithmetic_table(base):
                 "left": ((), "av - b", lambda i: f"ap{i}"),
                 "right": ((), "a - bv", lambda i: f"-bp{i}")},
         "mul": {"both": ((), "av * bv", lambda i: f"{L('ap' + i, 'bv')} + {L('bp' + i, 'av')}"),
-                "left": ((), "av * b", lambda i: L("ap" + i, "b")),
-                "right": ((), "a * bv", lambda i: L("bp" + i, "a"))},
+                "left": ((), "av * b", lambda i: C("ap" + i, "b")),
+                "right": ((), "a * bv", lambda i: C("bp" + i, "a"))},
         "div": {"both": (("q = av / bv",), "q",
                          lambda i: D(f"(ap{i} - {L('bp' + i, 'q')})", "bv")),
                 "left": ((), "av / b", lambda i: D(f"ap{i}", "b")),
@@ -422,11 +435,12 @@ def _arithmetic_overload(ops, name):
         overload(op, jit_options=_IEEE, prefer_literal=(name == "pow"))(typer)
 
 
-_arithmetic_overload((operator.add, operator.iadd), "add")
-_arithmetic_overload((operator.sub, operator.isub), "sub")
-_arithmetic_overload((operator.mul, operator.imul), "mul")
-_arithmetic_overload((operator.truediv, operator.itruediv), "div")
-_arithmetic_overload((operator.pow, operator.ipow, pow), "pow")
+# the ufunc spellings on scalars too (np.power(x[0], x[1]))
+_arithmetic_overload((operator.add, operator.iadd, np.add), "add")
+_arithmetic_overload((operator.sub, operator.isub, np.subtract), "sub")
+_arithmetic_overload((operator.mul, operator.imul, np.multiply), "mul")
+_arithmetic_overload((operator.truediv, operator.itruediv, np.true_divide), "div")
+_arithmetic_overload((operator.pow, operator.ipow, pow, np.power), "pow")
 
 
 @overload(operator.neg, jit_options=_IEEE)
@@ -576,10 +590,14 @@ def _register_unary(rule):
 
 def _register_binary(rule):
     namespace = {"generic": rule.generic, "da_fn": rule.d_first, "db_fn": rule.d_second,
-                 "value_fn": rule.value}
+                 "value_fn": rule.value, "convert_to": convert_to}
 
     def dual_impl(a, b, kind):
         dual = _dual_of(a, b)
+        if rule.constant_second and kind == "right":  # zero partials, as a constant rule
+            return _generate(rule.name, kind, dual.n, dual.base,
+                             ("z = generic(a, bv)", "zero = convert_to(0.0, z)"), "z",
+                             lambda i: "zero", namespace)
         S = lambda p, d: (_safe if rule.singular else _local)(dual.base, p, d)  # noqa: E731
         av = "a" if kind == "right" else "av"
         bv = "b" if kind == "left" else "bv"
@@ -590,11 +608,12 @@ def _register_binary(rule):
         prelude = [f"z = {call}"]
         if kind in ("both", "left"):
             prelude.append(f"da = da_fn({av}, {bv}, z)")
-        if kind in ("both", "right"):
+        if kind in ("both", "right") and not rule.constant_second:
             prelude.append(f"db = db_fn({av}, {bv}, z)")
+        terms = "left" if rule.constant_second else kind  # the b term is identically 0
         element = {"both": lambda i: f"{S('ap' + i, 'da')} + {S('bp' + i, 'db')}",
                    "left": lambda i: S("ap" + i, "da"),
-                   "right": lambda i: S("bp" + i, "db")}[kind]
+                   "right": lambda i: S("bp" + i, "db")}[terms]
         return _generate(rule.name, kind, dual.n, dual.base, prelude, "z", element, namespace)
 
     value = rule.value

@@ -592,10 +592,11 @@ def _arith(ops, core):
         overload(op, jit_options=_IEEE)(typer)
 
 
-_arith((operator.add, operator.iadd), _add)
-_arith((operator.sub, operator.isub), _sub)
-_arith((operator.mul, operator.imul), _mul)
-_arith((operator.truediv, operator.itruediv), _div)
+# the ufunc spellings on scalars too (np.power(x[0], x[1]))
+_arith((operator.add, operator.iadd, np.add), _add)
+_arith((operator.sub, operator.isub, np.subtract), _sub)
+_arith((operator.mul, operator.imul, np.multiply), _mul)
+_arith((operator.truediv, operator.itruediv, np.true_divide), _div)
 
 
 def _pow_typer(a, b):
@@ -610,7 +611,7 @@ def _pow_typer(a, b):
         return lambda a, b: _pow_cv(a, b)
 
 
-for _op in (operator.pow, operator.ipow, pow):
+for _op in (operator.pow, operator.ipow, pow, np.power):
     overload(_op, jit_options=_IEEE, prefer_literal=True)(_pow_typer)
 
 

@@ -788,6 +788,13 @@ def _scatter_add(adj, blob, first, ids_at, values):
 
 
 @_jitable
+def _term(p, g):
+    """``p * g`` with the backward sweep's rule: 0 for a zero partial, and for
+    a zero adjoint unless the partial is inf or nan (then nan: see backward)."""
+    return 0.0 if p == 0.0 or (g == 0.0 and p - p == 0.0) else p * g
+
+
+@_jitable
 def _run_slot(blob, h, r, c, g, adj):
     rows = int(blob[h])
     if rows == 0:
@@ -805,13 +812,10 @@ def _run_slot(blob, h, r, c, g, adj):
         dst = adj[first:first + size]
         if scalar:
             for e in range(size):
-                ge = g[e]
-                dst[e] += pv * ge if ge != 0.0 else 0.0
+                dst[e] += _term(pv, g[e])
         else:
             for e in range(size):
-                ge = g[e]
-                pe = p[e]
-                dst[e] += pe * ge if (ge != 0.0 and pe != 0.0) else 0.0
+                dst[e] += _term(p[e], g[e])
         return
     if first >= 0 and rows == 1 and cols == c:    # a row against every row
         dst = adj[first:first + c]
@@ -819,14 +823,11 @@ def _run_slot(blob, h, r, c, g, adj):
             gi = g[i * c:(i + 1) * c]
             if scalar:
                 for j in range(c):
-                    ge = gi[j]
-                    dst[j] += pv * ge if ge != 0.0 else 0.0
+                    dst[j] += _term(pv, gi[j])
             else:
                 pi = p[i * c:(i + 1) * c]
                 for j in range(c):
-                    ge = gi[j]
-                    pe = pi[j]
-                    dst[j] += pe * ge if (ge != 0.0 and pe != 0.0) else 0.0
+                    dst[j] += _term(pi[j], gi[j])
         return
     for i in range(r):
         ti = (i if rows > 1 else 0) * cols
@@ -834,7 +835,7 @@ def _run_slot(blob, h, r, c, g, adj):
             e = i * c + j
             ge = g[e]
             pe = pv if scalar else p[e]
-            if ge != 0.0 and pe != 0.0:
+            if pe != 0.0 and (ge != 0.0 or pe - pe != 0.0):  # as _term
                 t = ti + (j if cols > 1 else 0)
                 if first >= 0:
                     adj[first + t] += pe * ge
@@ -893,8 +894,10 @@ def run_block(blob, record, adj):
 def backward(links, blob, count, n, out_ids, seeds):
     """Rows of ``seeds^T J``: one backward sweep per row of ``seeds`` (k, m).
 
-    A zero adjoint or a zero local partial contributes nothing, so ``0 * inf``
-    at a kink never turns a zero derivative into nan (as in forward mode).
+    A zero local partial contributes nothing, so ``0 * inf`` at a kink never
+    turns a zero derivative into nan (as in forward mode).  A zero adjoint
+    meeting an infinite or nan partial gives nan: the adjoint may have been
+    rounded to 0, and the caller then asks forward mode (NOT_FINITE).
     A node whose first parent is -2 ends a block (matmul, sum: see
     _tape_blocks), which is run as a whole.
     """
@@ -944,6 +947,14 @@ def backward(links, blob, count, n, out_ids, seeds):
                             extra += b * g
                         else:
                             adj[j] += b * g
+                else:
+                    # 0 * inf: the zero adjoint may be a rounded one (log' of
+                    # an overflowed value, 1 / inf), where forward mode gives
+                    # nan.  Say so: a nan gradient sends the call there.
+                    if i >= 0 and a - a != 0.0:
+                        adj[i] = math.nan
+                    if j >= 0 and b - b != 0.0:
+                        adj[j] = math.nan
             k -= 1
         if n > 0:
             adj[n - 1] += extra

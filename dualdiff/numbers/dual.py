@@ -332,6 +332,10 @@ class Dual:
                     else np.float64(rule.value(float(av), float(bv)))
         else:
             z = rule.generic(av, bv)
+        if rule.constant_second and bp is not None:  # the b term is identically 0
+            if ap is None:
+                return Dual._make(z, np.zeros_like(bp), tag)
+            bp = None
         with np.errstate(all="ignore"):
             da = rule.d_first(av, bv, z) if ap is not None else 0.0
             db = rule.d_second(av, bv, z) if bp is not None else 0.0

@@ -86,6 +86,10 @@ class BinaryRule:
     #: reverse-mode Hessian tapes (forward mode gets them by nesting)
     d2: Optional[Callable] = None
     also: tuple = ()
+    #: df/db is identically zero (copysign takes only the sign of b): the b
+    #: term is left out, not multiplied by 0, so a nan or inf derivative of b
+    #: (arctan2 at the origin) cannot reach the result
+    constant_second: bool = False
     generic: Optional[Callable] = None
 
 
@@ -237,17 +241,17 @@ def _rint_value(x):
 
 @register_jitable
 def _floor_value(x):
-    return float(math.floor(x)) if math.isfinite(x) else x
+    return np.floor(x)  # a float: math.floor gives an int64, which overflows past 2**63
 
 
 @register_jitable
 def _ceil_value(x):
-    return float(math.ceil(x)) if math.isfinite(x) else x
+    return np.ceil(x)  # a float: math.ceil gives an int64, which overflows past 2**63
 
 
 @register_jitable
 def _trunc_value(x):
-    return float(math.trunc(x)) if math.isfinite(x) else x
+    return np.trunc(x)  # a float: math.trunc gives an int64, which overflows past 2**63
 
 
 @register_jitable
@@ -296,9 +300,13 @@ def _copysign_factor(a, b):
 @register_jitable(error_model="numpy")
 def _sech2(x):
     # 1 - tanh(x)**2 cancels for |x| > ~5 (tanh'(15) = 3.7e-13 would keep only
-    # three digits); 1 / cosh(x)**2 keeps full relative accuracy.
-    c = cosh(x)
-    return 1.0 / (c * c)
+    # three digits).  4 e / (1 + e)**2 with e = exp(-2|x|) keeps full relative
+    # accuracy and never overflows: 1 / cosh(x)**2 did, and nested (a Hessian)
+    # its derivative became inf / inf = nan for |x| > 355 where it is 0.  The
+    # kink of |x| at 0 is harmless: the factor 1 - e of every derivative is 0.
+    e = exp(-2.0 * absolute(x))
+    s = 1.0 + e
+    return 4.0 * e / (s * s)
 
 
 def _sinc_d1(x, y):
@@ -396,7 +404,7 @@ def _logaddexp2_d2(a, b, z):
 BINARY = [
     BinaryRule("arctan2",   math.atan2,       lambda a, b, z: b / (a * a + b * b),     lambda a, b, z: -a / (a * a + b * b),   (-10, 10), "atan2", "arctan2", singular=True, d2=_atan2_d2),
     BinaryRule("hypot",     math.hypot,       lambda a, b, z: a / z,                   lambda a, b, z: b / z,                  (-10, 10), "hypot", "hypot", singular=True, d2=_hypot_d2),
-    BinaryRule("copysign",  math.copysign,    lambda a, b, z: _copysign_factor(a, b),  lambda a, b, z: 0.0,                    (-10, 10), "copysign", "copysign", d2=lambda a, b, z: (0.0, 0.0, 0.0)),
+    BinaryRule("copysign",  math.copysign,    lambda a, b, z: _copysign_factor(a, b),  lambda a, b, z: 0.0,                    (-10, 10), "copysign", "copysign", d2=lambda a, b, z: (0.0, 0.0, 0.0), constant_second=True),
     BinaryRule("logaddexp", _logaddexp_value, lambda a, b, z: exp(a - z),              lambda a, b, z: exp(b - z),             (-30, 30), None, "logaddexp", d2=_logaddexp_d2),
     BinaryRule("logaddexp2", _logaddexp2_value, lambda a, b, z: exp2(a - z),           lambda a, b, z: exp2(b - z),            (-30, 30), None, "logaddexp2", d2=_logaddexp2_d2),
 ]

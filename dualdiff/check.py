@@ -39,6 +39,7 @@ from . import fd
 __all__ = [
     "CheckReport",
     "compare",
+    "relative_differences",
     "ADUnavailableError",
     "check_derivative",
     "check_gradient",
@@ -146,6 +147,7 @@ class CheckReport:
         2
         """
         diff, ratio = self._severity()
+        rel = relative_differences(self.tested, self.reference)
         order = np.lexsort((-diff.ravel(), -ratio.ravel()))[:rows]
         t_name, r_name = self.labels
         head = (f"{'index':>10}  {t_name:>23}  {r_name:>23}  {'abs err':>9}  "
@@ -157,7 +159,7 @@ class CheckReport:
             d, tol = diff.flat[flat], self.tolerance.flat[flat]
             mark = "" if d <= tol else "  <-- FAIL"
             lines.append(f"{str(idx):>10}  {t:>23.16e}  {r:>23.16e}  {d:>9.2e}  "
-                         f"{_rel(t, r):>9.2e}  {tol:>9.2e}{mark}")
+                         f"{rel.flat[flat]:>9.2e}  {tol:>9.2e}{mark}")
         return "\n".join(lines)
 
     def summary(self):
@@ -196,9 +198,32 @@ def _abs_diff(a, b):
     return np.where(np.isfinite(diff), diff, np.inf)
 
 
-def _rel(t, r):
-    scale = max(abs(t), abs(r))
-    return 0.0 if scale == 0 else abs(t - r) / scale
+def relative_differences(tested, reference):
+    """``|tested - reference|`` over ``max(|tested|, |reference|, floor)``
+    entry by entry, where ``floor`` is sqrt(eps) times the largest finite
+    ``|reference|``: an entry near zero (0 against 1e-13 where others are of
+    order 1) is compared on the array's scale, which is all finite
+    differences resolve there, instead of reporting a relative difference of 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualdiff.check import relative_differences
+    >>> relative_differences(np.array([2.0, 0.0]), np.array([2.0, 1e-13])).tolist()
+    [0.0, 3.3554432e-06]
+    """
+    tested = np.asarray(tested, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    largest = np.max(np.abs(reference), initial=0.0, where=np.isfinite(reference))
+    floor = _SQRT_EPS * largest
+    diff = np.abs(tested - reference)
+    scale = np.maximum(np.maximum(np.abs(tested), np.abs(reference)), floor)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(diff == 0, 0.0, diff / scale)
+
+
+_SQRT_EPS = float(np.sqrt(np.finfo(np.float64).eps))
+
 
 
 def _index(idx):
@@ -222,9 +247,7 @@ def _compare(kind, tested, reference, fd_err, labels, method, safety, rtol,
     diff, ratio = report._severity()
     report.passed = bool(np.all(diff <= tol))
     report.max_abs_error = float(np.max(diff))
-    scale = np.maximum(np.abs(tested), np.abs(reference))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(diff == 0, 0.0, diff / scale)
+    rel = relative_differences(tested, reference)
     report.max_rel_error = float(np.max(np.nan_to_num(rel, nan=np.inf)))
     worst = np.lexsort((-diff.ravel(), -ratio.ravel()))[0]
     report.worst_index = _index(np.unravel_index(worst, tested.shape))

@@ -265,6 +265,8 @@ def test_cli_refuses_with_one_line_and_status_2(text, capfd):
     (["x*y", "--at", "x=1,y=2", "--method", "simpson"], "invalid choice"),
     (["log(x)", "--at", "x=-1"], "not finite"),
     (["x", "--at", "x=1e999"], "not finite"),
+    (["os.path:join", "--at", "1,2"], "standard-library module"),
+    (["numpy:ufunc", "--at", "1,2"], "is not a Python function"),
 ])
 def test_cli_bad_arguments(argv, fragment, capsys):
     assert main(argv) == 2
@@ -306,3 +308,31 @@ class TestAgainstAD:
         g = forward.gradient(expr.function, np.array([2.0, 0.5]))
         np.testing.assert_allclose(g, [math.exp(0.5), 2 * math.exp(0.5)],
                                    rtol=1e-15)
+
+
+def test_depth_is_nesting_not_length():
+    """A sum of a thousand terms is flat; a hundred nested calls are deep."""
+    long_sum = "+".join(["x"] * 1000)
+    expr = parse_expression(long_sum)
+    assert expr([0.5]) == 500.0
+    with pytest.raises(ExpressionError, match="nested more than"):
+        parse_expression("sin(" * 150 + "x" + ")" * 150)
+    with pytest.raises(ExpressionError, match="longer than"):
+        parse_expression("(" * 10_000 + "x" + ")" * 10_000)
+
+
+def test_cli_warns_about_an_unused_variable(fake_ad, capsys):
+    fake_ad()
+    assert main(["sin(x)", "--at", "x=1,y=2"]) == 0
+    out, err = capsys.readouterr()
+    assert err.strip() == "dualdiff check: warning: y is not used by the expression"
+
+
+def test_relative_difference_near_zero_uses_the_array_scale():
+    from dualdiff.check import relative_differences
+    rel = relative_differences(np.array([[2.0, 0.0], [0.0, 4.0]]),
+                               np.array([[2.0, 1e-13], [-1e-13, 4.0]]))
+    # 1e-13 against the largest entry times sqrt(eps), not against 1e-13 itself
+    np.testing.assert_allclose(rel, [[0.0, 1e-13 / (4.0 * 2.0 ** -26)],
+                                     [1e-13 / (4.0 * 2.0 ** -26), 0.0]], rtol=1e-15)
+    assert relative_differences(np.array([3.0]), np.array([2.0]))[0] == 1.0 / 3.0

@@ -18,6 +18,7 @@ import importlib
 import os
 import re
 import sys
+import types
 
 import numpy as np
 
@@ -73,11 +74,20 @@ def _load(target, at):
     expr = parse_expression(target, variables=list(point))
     if not expr.variables:
         raise _CliError("the expression has no variables")
+    used = parse_expression(target).variables
+    unused = [name for name in point if name not in used]
+    if unused:  # its derivative is 0, which checks nothing: likely a typo
+        print(f"dualdiff check: warning: {', '.join(unused)} "
+              f"{'is' if len(unused) == 1 else 'are'} not used by the expression",
+              file=sys.stderr)
     x = np.array([point[name] for name in expr.variables])
     return expr.function, x, list(expr.variables), expr.text
 
 
 def _import(module_name, attr):
+    if module_name.split(".")[0] in sys.stdlib_module_names:
+        raise _CliError(f"{module_name!r} is a standard-library module: check a function "
+                        "of your own (pkg.mod:func)")
     added = os.getcwd() not in sys.path
     if added:  # like `python -m`, find modules in the current directory
         sys.path.insert(0, os.getcwd())
@@ -93,8 +103,11 @@ def _import(module_name, attr):
         if not hasattr(obj, part):
             raise _CliError(f"{module_name!r} has no attribute {attr!r}")
         obj = getattr(obj, part)
-    if not callable(obj):
-        raise _CliError(f"{module_name}:{attr} is not callable")
+    plain = getattr(obj, "_dualdiff_function", obj)        # @dd.differentiable
+    plain = getattr(plain, "py_func", plain)               # a Numba dispatcher
+    if not isinstance(plain, types.FunctionType):
+        raise _CliError(f"{module_name}:{attr} is not a Python function "
+                        f"({type(obj).__name__}); check a function written in Python")
     return obj
 
 
@@ -119,6 +132,7 @@ def _ad(name, f, x):
 
 def _table(title, labels, ad, fdv, report, out):
     width = max(8, *(len(label) for label in labels))
+    rel = None if ad is None else check.relative_differences(ad, fdv)
     print(f"\n{title}", file=out)
     print(f"  {'':<{width}}  {'AD':>24}  {'FD':>24}  {'abs diff':>9}  "
           f"{'rel diff':>9}  {'tolerance':>9}", file=out)
@@ -129,9 +143,8 @@ def _table(title, labels, ad, fdv, report, out):
         else:
             a = ad.flat[k]
             d = abs(a - f_val)
-            rel = d / max(abs(a), abs(f_val)) if d else 0.0
             flag = "" if d <= report.tolerance.flat[k] else "  <-- FAIL"
-            row = (f"{a:>24.16e}  {f_val:>24.16e}  {d:>9.2e}  {rel:>9.2e}  "
+            row = (f"{a:>24.16e}  {f_val:>24.16e}  {d:>9.2e}  {rel.flat[k]:>9.2e}  "
                    f"{report.tolerance.flat[k]:>9.2e}{flag}")
         print(f"  {label:<{width}}  {row}", file=out)
     if report is not None:

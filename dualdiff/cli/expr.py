@@ -13,8 +13,10 @@ the whitelisted functions and no builtins; the raw text is never evaluated.
 """
 
 import ast
+import contextlib
 from dataclasses import dataclass
 import math
+import sys
 import re
 
 import numpy as np
@@ -25,7 +27,7 @@ __all__ = ["ExpressionError", "Expression", "FUNCTIONS", "CONSTANTS",
            "parse_expression", "parse_assignments", "parse_values"]
 
 MAX_LENGTH = 2000  # characters
-MAX_DEPTH = 100    # nesting of operators and calls
+MAX_DEPTH = 100    # nesting of parentheses, operands and calls (a + b + c is depth 1)
 
 
 class ExpressionError(ValueError):
@@ -107,10 +109,18 @@ def _check(node, text, names, depth=0):
             names[node.id] = None
         return
     if isinstance(node, ast.BinOp):
-        if not isinstance(node.op, _BINARY):
-            _refuse(node, text, f"the operator {type(node.op).__name__}")
-        _check(node.left, text, names, depth)
-        return _check(node.right, text, names, depth)
+        # a chain a + b - c * d ... is a left-leaning spine: walked in a loop,
+        # at one depth, so a sum of a thousand terms is not "deep"
+        rights = []
+        while isinstance(node, ast.BinOp):
+            if not isinstance(node.op, _BINARY):
+                _refuse(node, text, f"the operator {type(node.op).__name__}")
+            rights.append(node.right)
+            node = node.left
+        _check(node, text, names, depth)
+        for right in reversed(rights):
+            _check(right, text, names, depth)
+        return None
     if isinstance(node, ast.UnaryOp):
         if not isinstance(node.op, _UNARY):
             _refuse(node, text, f"the operator {type(node.op).__name__}")
@@ -172,6 +182,23 @@ class _Rewrite(ast.NodeTransformer):
 
 
 def _compile(tree, index):
+    with _deep_recursion():
+        return _compile_tree(tree, index)
+
+
+@contextlib.contextmanager
+def _deep_recursion():
+    """Room for the recursion of ast and the compiler on a long flat chain
+    (a 1,000-term sum is a tree 1,000 deep); depth itself is capped above."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 20 * MAX_LENGTH))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def _compile_tree(tree, index):
     body = _Rewrite(index).visit(tree.body)
     func = ast.FunctionDef(
         name="expression",

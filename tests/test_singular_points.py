@@ -211,3 +211,19 @@ def test_an_overflow_in_an_array_expression_is_nan_not_zero(mode):
     grad = dd.gradient(overflowing_array, np.array([1.134, 0.001]), mode=mode)
     assert np.isnan(grad[0])
     assert grad[1] == pytest.approx(800.0 / -math.expm1(-0.8), rel=1e-14)
+
+
+def powers_of_x1(x):
+    s = 0.0
+    for i in range(len(x)):
+        s += x[0] * x[1] ** i
+    return s
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_a_zero_exponent_of_a_tiny_base_does_not_divide_by_zero(mode):
+    """x1 ** 0 at x1 = 1e-300 in nested duals took x1 ** -2 = 1 / 0 (a
+    ZeroDivisionError) on the way to d/dp (p x1 ** (p - 1)) (the fuzzer's)."""
+    x = np.array([1.5, 1e-300])
+    np.testing.assert_array_equal(dd.hessian(powers_of_x1, x, mode=mode),
+                                  [[0.0, 1.0], [1.0, 0.0]])

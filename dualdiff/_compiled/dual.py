@@ -362,10 +362,11 @@ def _classify(a, b):
 @_jitable
 def _pow_exponent_derivative(v, p):
     # d/dv v**p = p v**(p-1); exactly 0 for p == 0 at v == 0 (not 0 * inf).
-    # Elsewhere the product is kept even where p's value is 0: nested (a
-    # Hessian), p's own partials make d/dp (p v**(p-1)) = 1/v, not 0.
-    if p == 0 and v == 0:
-        return 0.0 * v
+    # Where p's value is 0 it is p / v, not 0: nested (a Hessian), p's own
+    # partials make d/dp (p v**(p-1)) = 1/v.  (Written as p / v: v ** -1 of a
+    # nested dual takes v ** -2 below, which is 1 / 0 for tiny v.)
+    if p == 0:
+        return 0.0 * v if v == 0 else p / v
     return p * v ** (p - 1)
 
 

@@ -9,7 +9,9 @@
    a hand-written NumPy backprop, timed in a subprocess with single-threaded
    BLAS and the wall clock (thread CPU time does not see BLAS threads, and
    OpenBLAS threads oversubscribe a small shared machine).
-3. The crossover of forward and reverse mode for gradients (which sets
+3. A loop MLP keeping activations in ``np.empty`` scratch arrays against the
+   same loss allocating with ``dd.arrays.empty(n, like=theta)``.
+4. The crossover of forward and reverse mode for gradients (which sets
    ``dualdiff.reverse.AUTO_REVERSE_MIN_INPUTS``) and ``mode="auto"`` against
    the better of the two.
 """
@@ -158,6 +160,84 @@ def bench_mlp(settings, table, result):
     table.append([])
 
 
+# A loop MLP as Numba users write it: activations kept in np.empty scratch
+# arrays (rewritten by dualdiff to hold tape variables), against the same
+# loss allocating with dd.arrays.empty(n, like=theta) (issue 18).
+SCRATCH_IN, SCRATCH_HIDDEN, SCRATCH_BATCH = 8, 16, 32
+TARGET_SCRATCH = 3.0       # np.empty version / dd.arrays.empty version
+
+
+def _scratch_layer(theta, n_hidden, row):
+    n_in = row.shape[0]
+    out = np.empty(n_hidden)
+    for j in range(n_hidden):
+        s = theta[n_hidden * n_in + j]
+        for k in range(n_in):
+            s += theta[j * n_in + k] * row[k]
+        out[j] = np.tanh(s)
+    return out
+
+
+def scratch_mlp(theta, X, y):
+    n_hidden = SCRATCH_HIDDEN
+    head = n_hidden * X.shape[1] + n_hidden
+    total = 0.0
+    for i in range(X.shape[0]):
+        h = _scratch_layer(theta, n_hidden, X[i])
+        z = 0.0
+        for j in range(n_hidden):
+            z += theta[head + j] * h[j]
+        total += (z - y[i]) ** 2
+    return total / X.shape[0]
+
+
+def _like_layer(theta, n_hidden, row):
+    n_in = row.shape[0]
+    out = dd.arrays.empty(n_hidden, like=theta)
+    for j in range(n_hidden):
+        s = theta[n_hidden * n_in + j]
+        for k in range(n_in):
+            s += theta[j * n_in + k] * row[k]
+        out[j] = np.tanh(s)
+    return out
+
+
+def like_mlp(theta, X, y):
+    n_hidden = SCRATCH_HIDDEN
+    head = n_hidden * X.shape[1] + n_hidden
+    total = 0.0
+    for i in range(X.shape[0]):
+        h = _like_layer(theta, n_hidden, X[i])
+        z = 0.0
+        for j in range(n_hidden):
+            z += theta[head + j] * h[j]
+        total += (z - y[i]) ** 2
+    return total / X.shape[0]
+
+
+def bench_scratch(settings, table, result):
+    _log("[reverse] loop MLP with np.empty scratch arrays ...")
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(SCRATCH_BATCH, SCRATCH_IN))
+    y = rng.normal(size=SCRATCH_BATCH)
+    theta = 0.3 * rng.normal(size=SCRATCH_HIDDEN * SCRATCH_IN + 2 * SCRATCH_HIDDEN)
+    err = _max_rel([dd.gradient(scratch_mlp, theta, args=(X, y), mode="reverse")],
+                   [dd.gradient(like_mlp, theta, args=(X, y), mode="reverse")])
+    cases = [Case("dd.arrays.empty(n, like=theta)",
+                  lambda: dd.gradient(like_mlp, theta, args=(X, y), mode="reverse")),
+             Case("np.empty(n) (rewritten)",
+                  lambda: dd.gradient(scratch_mlp, theta, args=(X, y), mode="reverse"))]
+    t = compare(cases, settings)
+    base = t["dd.arrays.empty(n, like=theta)"].median
+    for name, timing in t.items():
+        table.append([f"loop MLP ({theta.size} params)", SCRATCH_BATCH, f"reverse, {name}",
+                      fmt_us(timing.median), fmt_ratio(timing.median / base), ""])
+    table[-1][-1] = f"max rel diff {err:.1e}"
+    result["scratch"] = {k: v.as_dict() for k, v in t.items()}
+    result["scratch"]["ratio"] = t["np.empty(n) (rewritten)"].median / base
+    table.append([])
+
+
 def _quadratic_chain(x):
     s = 0.0
     for i in range(len(x) - 1):
@@ -192,6 +272,7 @@ def run(quick=False, clock="cpu"):
     table, result = [], {"rosenbrock": {}}
     bench_rosenbrock(settings, table, result)
     bench_mlp(settings, table, result)
+    bench_scratch(settings, table, result)
     bench_crossover(settings, table, result)
 
     print()
@@ -215,6 +296,9 @@ def run(quick=False, clock="cpu"):
          f"plain (hand-written gradient {r_hand:.1f} x; target <= {TARGET_ROSENBROCK:.0f})"),
         (r_mlp <= TARGET_MLP, f"MLP gradient: dualdiff = {r_mlp:.2f} x hand-written backprop "
          f"(target <= {TARGET_MLP})"),
+        (result["scratch"]["ratio"] <= TARGET_SCRATCH, f"loop MLP with np.empty scratch "
+         f"arrays: {result['scratch']['ratio']:.2f} x the dd.arrays.empty version "
+         f"(target <= {TARGET_SCRATCH:.0f})"),
         (worst_auto <= TARGET_AUTO, f"auto mode: at worst {worst_auto:.2f} x the better mode "
          f"(target <= {TARGET_AUTO}; threshold n >= {rv.AUTO_REVERSE_MIN_INPUTS})"),
     ]
@@ -228,5 +312,6 @@ def run(quick=False, clock="cpu"):
             "settings": {"clock": settings.clock, "batches": settings.batches,
                          "batch_seconds": settings.batch_seconds},
             "rosenbrock": {str(k): v for k, v in result["rosenbrock"].items()},
-            "mlp": result["mlp"], "crossover": result["crossover"],
+            "mlp": result["mlp"], "scratch": result["scratch"],
+            "crossover": result["crossover"],
             "targets": [{"target": text, "met": bool(ok)} for ok, text in verdicts]}

@@ -43,42 +43,49 @@ class Differentiable:
         return self._dualdiff_function(x, *args)
 
     # -- first order -----------------------------------------------------------
-    def derivative(self, x, *args, order=1):
+    # Extra arguments come after x, as for f itself, or as args=(...) as for
+    # the operators: both spellings work, not both at once.
+    def derivative(self, x, *extra, args=(), order=1):
         """``dualdiff.derivative(f, x, order, args)``."""
-        return operators.derivative(self._dualdiff_function, x, order=order, args=args)
+        return operators.derivative(self._dualdiff_function, x, order=order,
+                                    args=_extra(extra, args))
 
-    def gradient(self, x, *args, mode="auto", chunk=None):
+    def gradient(self, x, *extra, args=(), mode="auto", chunk=None):
         """``dualdiff.gradient(f, x, args)``."""
-        return operators.gradient(self._dualdiff_function, x, args=args, mode=mode, chunk=chunk)
+        return operators.gradient(self._dualdiff_function, x, args=_extra(extra, args),
+                                  mode=mode, chunk=chunk)
 
-    def value_and_gradient(self, x, *args, mode="auto", chunk=None):
+    def value_and_gradient(self, x, *extra, args=(), mode="auto", chunk=None):
         """``dualdiff.value_and_gradient(f, x, args)``."""
-        return operators.value_and_gradient(self._dualdiff_function, x, args=args, mode=mode,
-                                          chunk=chunk)
+        return operators.value_and_gradient(self._dualdiff_function, x,
+                                            args=_extra(extra, args), mode=mode, chunk=chunk)
 
-    def jacobian(self, x, *args, mode="auto", chunk=None):
+    def jacobian(self, x, *extra, args=(), mode="auto", chunk=None):
         """``dualdiff.jacobian(f, x, args)``."""
-        return operators.jacobian(self._dualdiff_function, x, args=args, mode=mode, chunk=chunk)
+        return operators.jacobian(self._dualdiff_function, x, args=_extra(extra, args),
+                                  mode=mode, chunk=chunk)
 
-    def jvp(self, x, v, *args):
+    def jvp(self, x, v, *extra, args=()):
         """``dualdiff.jvp(f, x, v, args)``: ``(f(x), J v)``."""
-        return operators.jvp(self._dualdiff_function, x, v, args=args)
+        return operators.jvp(self._dualdiff_function, x, v, args=_extra(extra, args))
 
-    def vjp(self, x, u, *args):
+    def vjp(self, x, u, *extra, args=(), mode="auto"):
         """``dualdiff.vjp(f, x, u, args)``: ``(f(x), uᵀ J)``."""
-        return operators.vjp(self._dualdiff_function, x, u, args=args)
+        return operators.vjp(self._dualdiff_function, x, u, args=_extra(extra, args),
+                             mode=mode)
 
     # -- second order ----------------------------------------------------------
-    def hessian(self, x, *args, chunk=None):
+    def hessian(self, x, *extra, args=(), chunk=None, mode="auto"):
         """``dualdiff.hessian(f, x, args)``."""
-        return second.hessian(self._dualdiff_function, x, args=args, chunk=chunk)
+        return second.hessian(self._dualdiff_function, x, args=_extra(extra, args),
+                              chunk=chunk, mode=mode)
 
-    def hvp(self, x, v, *args):
+    def hvp(self, x, v, *extra, args=(), mode="auto"):
         """``dualdiff.hvp(f, x, v, args)``: ``H v``."""
-        return second.hvp(self._dualdiff_function, x, v, args=args)
+        return second.hvp(self._dualdiff_function, x, v, args=_extra(extra, args), mode=mode)
 
     # -- checking --------------------------------------------------------------
-    def check(self, x, *args, **options):
+    def check(self, x, *extra, args=(), **options):
         """Compare the derivative with finite differences at ``x``.
 
         Calls :func:`dualdiff.check_derivative` for scalar ``x``,
@@ -87,11 +94,18 @@ class Differentiable:
         passed on.  Returns the report (``report.passed``).
         """
         f = self._dualdiff_function
+        args = _extra(extra, args)
         if np.ndim(x) == 0:
             return check.check_derivative(f, x, args=args, **options)
         if np.ndim(self(np.asarray(x, dtype=np.float64), *args)) == 0:
             return check.check_gradient(f, x, args=args, **options)
         return check.check_jacobian(f, x, args=args, **options)
+
+
+def _extra(extra, args):
+    if extra and args:
+        raise TypeError("pass f's extra arguments after x or as args=(...), not both")
+    return tuple(extra) if extra else args
 
 
 def differentiable(f):
@@ -101,7 +115,8 @@ def differentiable(f):
     when it can be), and gains methods ``derivative``, ``gradient``,
     ``value_and_gradient``, ``jacobian``, ``jvp``, ``vjp``, ``hessian``,
     ``hvp`` and ``check``, each taking ``x`` (then any extra arguments of
-    ``f``) and sharing one compiled function.  Passing the decorated function
+    ``f``, or ``args=(...)`` as the operators take them) and sharing one
+    compiled function.  Passing the decorated function
     to ``dualdiff.gradient`` and friends works too.
 
     Parameters

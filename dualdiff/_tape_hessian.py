@@ -49,7 +49,7 @@ from ._compiled.tape import (
 )
 from ._compiled.compat import numba, types
 from ._compiled.typeof import typeof_args
-from ._engine.target import first_line
+from ._engine.target import compile_signature, first_line
 
 __all__ = ["value_gradient_and_hessian", "fast_hessian", "unsupported_reason", "LANES",
            "NOT_FINITE"]
@@ -472,13 +472,13 @@ def _driver_for(target, args, state):
         return None, reason
     signature = (VarArrayType(1, "C", per_operation=True),) + argtypes
     try:
-        dispatcher = target.get_dispatcher(len(args))
-        dispatcher.compile(signature)
+        dispatcher, returned = compile_signature(target, signature, len(args),
+                                                 vectorize=False)
     except Exception as exc:
         state.unsupported[argtypes] = f"it does not compile for reverse-mode numbers: " \
                                       f"{first_line(exc)}"
         return None, state.unsupported[argtypes]
-    driver = _build_driver(dispatcher, dispatcher.overloads[signature].signature.return_type)
+    driver = _build_driver(dispatcher, returned)
     if driver is None:
         state.unsupported[argtypes] = _REASONS[_NOT_ONE_OUTPUT]
         return None, state.unsupported[argtypes]

@@ -19,6 +19,7 @@ dualdiff::
 mistakes with dual arrays into a one-line hint.
 """
 
+import math
 import re
 
 import numpy as np
@@ -29,7 +30,7 @@ from ._compiled.tape import VarArrayType, VarType, wrap_var_array
 from ._compiled.compat import overload, types
 from .numbers.dual import Dual, DualObjectArray
 
-__all__ = ["zeros", "empty", "explain_compile_failure"]
+__all__ = ["zeros", "empty", "scratch_array", "scratch_like", "explain_compile_failure"]
 
 
 # ---------------------------------------------------------------------------
@@ -198,6 +199,115 @@ overload(empty)(_allocator("empty"))
 
 
 # ---------------------------------------------------------------------------
+# Scratch arrays: np.empty(n) and friends inside a differentiated function
+# ---------------------------------------------------------------------------
+# dualdiff rewrites ``np.empty(shape)`` (no dtype) in a function that cannot
+# compile for dual numbers as ``scratch_array(shape, fill, anchors)``, where
+# ``anchors`` is the tuple of that function's own parameters: the array then
+# holds the widest kind of number among them (floats when none is a dual or a
+# tape variable), decided when Numba types the call.  See _engine/scratch.py.
+
+
+def scratch_array(shape, fill, anchors):
+    """A scratch array of ``shape`` filled with ``fill`` (None: uninitialised)
+    that can hold the numbers of ``anchors`` (a tuple of the calling
+    function's parameters).  Python side: an object array of zero duals when
+    an anchor holds Python duals, else ``np.full``/``np.empty``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualdiff.arrays import scratch_array
+    >>> scratch_array((2,), 1.5, (np.ones(3),))
+    array([1.5, 1.5])
+    """
+    for anchor in _flat(anchors):
+        if _template(anchor) is not None:
+            out = zeros(shape, anchor)
+            if fill is not None:
+                out[...] = fill
+            return out
+    return np.empty(shape) if fill is None else np.full(shape, float(fill))
+
+
+def scratch_like(prototype, fill, anchors):
+    """As :func:`scratch_array` with the shape of ``prototype``; an integer or
+    boolean prototype keeps its dtype (``np.zeros_like(indices)``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualdiff.arrays import scratch_like
+    >>> scratch_like(np.arange(3), 0, (1.0,))
+    array([0, 0, 0])
+    """
+    if isinstance(prototype, np.ndarray) and prototype.dtype.kind in "iub":
+        return np.full_like(prototype, 0 if fill is None else fill)
+    return scratch_array(np.shape(prototype), fill, anchors)
+
+
+def _flat(anchors):
+    for a in anchors:
+        if isinstance(a, tuple):
+            yield from _flat(a)
+        elif isinstance(a, (Dual, np.ndarray, float, int, np.floating, np.integer)):
+            yield a
+
+
+def _widest(anchors, path=()):
+    """``(path, type)`` of the anchor whose numbers are the widest kind (a tape
+    variable, else the most deeply nested dual), or None for plain floats."""
+    best = None
+    for i, t in enumerate(anchors):
+        if isinstance(t, types.BaseTuple):
+            found = _widest(t, path + (i,))
+        elif isinstance(t, (VarArrayType, VarType)):
+            found = (path + (i,), t)
+        elif isinstance(t, DualArrayType):
+            found = (path + (i,), t.dtype)
+        elif isinstance(t, DualType):
+            found = (path + (i,), t)
+        else:
+            found = None
+        if found is None:
+            continue
+        if isinstance(found[1], (VarArrayType, VarType)):
+            return found
+        if best is None or best[1].width < found[1].width:
+            best = found
+    return best
+
+
+@overload(scratch_array)
+def _scratch_array(shape, fill, anchors):
+    store = _store_shape(shape, None)
+    constant = fill is None or isinstance(fill, types.NoneType) \
+        or isinstance(fill, (types.Float, types.Integer, types.Boolean))
+    if store is None or not constant:
+        return None  # a dual fill value: not rewritten's business (the error says why)
+    widest = _widest(anchors)
+    fill_value = "0.0" if isinstance(fill, types.NoneType) or fill is None else "float(fill)"
+    if widest is None:
+        body = ("np.empty(shape)" if isinstance(fill, types.NoneType)
+                else f"np.full({store}, {fill_value})")
+        ns = {"np": np}
+        exec(f"def impl(shape, fill, anchors):\n    return {body}\n", ns)
+        return ns["impl"]
+    like = "anchors" + "".join(f"[{i}]" for i in widest[0])
+    if isinstance(widest[1], (VarArrayType, VarType)):  # constants on the anchor's tape
+        lines = (f"return wrap_var_array(np.full({store}, {fill_value}), "
+                 f"np.full({store}, -1, np.int64), {like}.tape)")
+    else:  # the primal value leads every dual's block of floats, at any nesting
+        width = widest[1].width
+        lines = (f"data = np.zeros({_store_shape(shape, width)})\n"
+                 f"    data.reshape((-1, {width}))[:, 0] = {fill_value}\n"
+                 f"    return wrap_dual_array(data, {like})")
+    ns = {"np": np, "wrap_var_array": wrap_var_array, "wrap_dual_array": wrap_dual_array}
+    exec(f"def impl(shape, fill, anchors):\n    {lines}\n", ns)
+    return ns["impl"]
+
+
+# ---------------------------------------------------------------------------
 # Explaining compile failures
 # ---------------------------------------------------------------------------
 
@@ -223,8 +333,11 @@ _ATTR = re.compile(r"Unknown attribute '(\w+)' of type DualArray\[")
 _MODULES = (("np", np), ("np.linalg", np.linalg), ("np.fft", np.fft), ("np.random", np.random))
 
 
-def _qualified(name):
-    for prefix, module in _MODULES:
+def _qualified(name, builtin=False):
+    """The spelling of a function Numba names only by ``name``: a built-in
+    one (``<built-in function gamma>``) is looked for in ``math`` first."""
+    modules = (("math", math),) + _MODULES if builtin else _MODULES
+    for prefix, module in modules:
         if callable(getattr(module, name, None)):
             return f"{prefix}.{name}"
     return name
@@ -254,7 +367,7 @@ def explain_compile_failure(exc):
     ...        "found for signature:\\n >>> setitem(array(float64, 1d, C), int64, "
     ...        "Dual[float64, 4])")
     >>> explain_compile_failure(msg).split(";")[0]
-    'a dual number cannot be stored into a float array (array(float64, 1d) from np.zeros/np.empty)'
+    'a dual number cannot be stored into a float array (array(float64, 1d) from np.zeros/np.empty with an explicit dtype, or made where dualdiff cannot rewrite it: a lambda, or code without source)'
     >>> explain_compile_failure("some other error") is None
     True
     """
@@ -262,16 +375,20 @@ def explain_compile_failure(exc):
     m = _SETITEM.search(text)
     if m:
         return (f"a dual number cannot be stored into a float array (array({m.group(1)}, "
-                f"{m.group(2)}d) from np.zeros/np.empty); allocate it with np.zeros_like(x) "
-                "or dualdiff.arrays.zeros(shape, like=x), which give a dual array when x is "
-                "one and a float array otherwise")
+                f"{m.group(2)}d) from np.zeros/np.empty with an explicit dtype, or made "
+                "where dualdiff cannot rewrite it: a lambda, or code without source); drop "
+                "the dtype (np.zeros(n) then holds what f is called with) or allocate it "
+                "with dualdiff.arrays.zeros(shape, like=x)")
     m = _CALL.search(text)
     if m:
         name = next(g for g in m.groups() if g)
         if name in ("setitem", "getitem"):
             return (f"this {name} on a dual array is not supported inside compiled code; "
                     "index with integers, slices, a boolean mask or an integer array")
-        qualified = _qualified(name)
+        qualified = _qualified(name, builtin=m.group(3) is not None)
+        if qualified.startswith("math."):
+            return (f"{qualified} has no derivative rule in dualdiff (the rules are listed "
+                    "in the README); write it with functions that have one")
         hint = _HINTS.get(qualified, f"supported are {_SUPPORTED}; or write this step as "
                                      "loops over x[i]")
         return f"{qualified} is not supported on dual arrays inside compiled code; {hint}"
@@ -281,4 +398,16 @@ def explain_compile_failure(exc):
         hint = _HINTS.get(f"np.{name}", f"supported are {_SUPPORTED}")
         return f"the array attribute/method .{name} is not supported on dual arrays " \
                f"inside compiled code; {hint}"
+    return None
+
+
+@overload(scratch_like)
+def _scratch_like(prototype, fill, anchors):
+    if isinstance(prototype, types.Array) and isinstance(prototype.dtype,
+                                                         (types.Integer, types.Boolean)):
+        if isinstance(fill, types.NoneType):
+            return lambda prototype, fill, anchors: np.zeros_like(prototype)
+        return lambda prototype, fill, anchors: np.full_like(prototype, fill)
+    if isinstance(prototype, (types.Array, DualArrayType, VarArrayType)):
+        return lambda prototype, fill, anchors: scratch_array(prototype.shape, fill, anchors)
     return None

@@ -181,6 +181,12 @@ def structured_wrapper(f, layout, n_args):
                                                          n_args)
             except Exception as exc:  # the Python path still works
                 wrapper.use_fallback(first_line(exc))
+
+            def scratch_builder():  # f with scratch arrays, behind the same unflattening
+                scratch = target.scratch_dispatcher()
+                return None if scratch is None else _compiled_unflatten(scratch, layout, n_args)
+
+            wrapper.scratch_builder = scratch_builder
         else:
             wrapper.fallback_reason = target.fallback_reason
         # published only when complete: a concurrent first call that saw a

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import reverse as _reverse
 from ._engine.inputs import (
-    MODES, as_scalar, as_vector, check_args, check_callable, check_mode, curry,
+    ARGNUM_WITH_X, MODES, as_scalar, as_vector, check_args, check_callable, check_mode, curry,
     flatten_params, holds_duals, is_nested, is_structured, scalar_value, unflatten,
 )
 from ._engine.target import (
@@ -110,7 +110,7 @@ def _use_reverse(mode, n):
     return mode == "reverse" or (mode == "auto" and n >= _reverse.AUTO_REVERSE_MIN_INPUTS)
 
 
-def derivative(f, x=None, order=1, args=()):
+def derivative(f, x=None, order=1, args=(), argnum=0):
     """Derivative of a function of one real variable.
 
     Parameters
@@ -125,6 +125,10 @@ def derivative(f, x=None, order=1, args=()):
         1 or 2 (the second derivative, one hyper-dual sweep).
     args : tuple
         Extra arguments passed to ``f`` after ``x``.
+    argnum : int, optional
+        With ``x`` omitted: which argument of f the returned function
+        differentiates, the others passed through (JAX's ``argnums``):
+        ``dd.jacobian(rhs, argnum=1)`` is the ``jac(t, y)`` of ``solve_ivp``.
 
     Returns
     -------
@@ -142,7 +146,9 @@ def derivative(f, x=None, order=1, args=()):
     -0.0
     """
     if x is None:
-        return curry(derivative, f, args, order=order)
+        return curry(derivative, f, args, order=order, argnum=argnum)
+    if argnum != 0:
+        raise ValueError(ARGNUM_WITH_X)
     check_callable(f)
     check_args(args)
     if order == 2:
@@ -158,7 +164,7 @@ def derivative(f, x=None, order=1, args=()):
     return scalar_value(partials[:, 0], shape)
 
 
-def value_and_gradient(f, x=None, args=(), mode="auto", chunk=None):
+def value_and_gradient(f, x=None, args=(), mode="auto", chunk=None, argnum=0):
     """Value and gradient of a scalar function of a vector, from the same sweeps.
 
     Parameters
@@ -183,6 +189,10 @@ def value_and_gradient(f, x=None, args=(), mode="auto", chunk=None):
         answers (with a ``FallbackWarning`` when reverse was asked for).
     chunk : int, optional
         Partials per forward sweep (default: balanced chunks of at most 8).
+    argnum : int, optional
+        With ``x`` omitted: which argument of f the returned function
+        differentiates, the others passed through (JAX's ``argnums``):
+        ``dd.jacobian(rhs, argnum=1)`` is the ``jac(t, y)`` of ``solve_ivp``.
 
     Returns
     -------
@@ -196,7 +206,9 @@ def value_and_gradient(f, x=None, args=(), mode="auto", chunk=None):
     (12.0, array([ 4., 12.]))
     """
     if x is None:
-        return curry(value_and_gradient, f, args, mode=mode, chunk=chunk)
+        return curry(value_and_gradient, f, args, mode=mode, chunk=chunk, argnum=argnum)
+    if argnum != 0:
+        raise ValueError(ARGNUM_WITH_X)
     fast = _fast_value_and_gradient(f, x, args, mode, chunk)
     if fast is not None:
         return fast
@@ -214,7 +226,7 @@ def value_and_gradient(f, x=None, args=(), mode="auto", chunk=None):
     return scalar_value(values, shape), grad
 
 
-def gradient(f, x=None, args=(), mode="auto", chunk=None):
+def gradient(f, x=None, args=(), mode="auto", chunk=None, argnum=0):
     """Gradient of a scalar function of a vector.
 
     Parameters
@@ -232,6 +244,10 @@ def gradient(f, x=None, args=(), mode="auto", chunk=None):
         Differentiation mode (see :func:`value_and_gradient`).
     chunk : int, optional
         Partials per forward sweep (default: balanced chunks of at most 8).
+    argnum : int, optional
+        With ``x`` omitted: which argument of f the returned function
+        differentiates, the others passed through (JAX's ``argnums``):
+        ``dd.jacobian(rhs, argnum=1)`` is the ``jac(t, y)`` of ``solve_ivp``.
 
     Returns
     -------
@@ -259,11 +275,13 @@ def gradient(f, x=None, args=(), mode="auto", chunk=None):
            [3.]]), 6.0)
     """
     if x is None:
-        return curry(gradient, f, args, mode=mode, chunk=chunk)
+        return curry(gradient, f, args, mode=mode, chunk=chunk, argnum=argnum)
+    if argnum != 0:
+        raise ValueError(ARGNUM_WITH_X)
     return value_and_gradient(f, x, args=args, mode=mode, chunk=chunk)[1]
 
 
-def value_and_jacobian(f, x=None, args=(), mode="auto", chunk=None):
+def value_and_jacobian(f, x=None, args=(), mode="auto", chunk=None, argnum=0):
     """Value and Jacobian of a function of a vector, from the same sweeps.
 
     Parameters
@@ -275,6 +293,10 @@ def value_and_jacobian(f, x=None, args=(), mode="auto", chunk=None):
         when there are many more inputs than outputs).  ``"auto"`` is forward
         mode for a vector ``x`` (the number of outputs is only known once
         ``f`` has run) and reverse mode for structured parameters.
+    argnum : int, optional
+        With ``x`` omitted: which argument of f the returned function
+        differentiates, the others passed through (JAX's ``argnums``):
+        ``dd.jacobian(rhs, argnum=1)`` is the ``jac(t, y)`` of ``solve_ivp``.
 
     Returns
     -------
@@ -294,7 +316,9 @@ def value_and_jacobian(f, x=None, args=(), mode="auto", chunk=None):
            [1., 1.]]))
     """
     if x is None:
-        return curry(value_and_jacobian, f, args, mode=mode, chunk=chunk)
+        return curry(value_and_jacobian, f, args, mode=mode, chunk=chunk, argnum=argnum)
+    if argnum != 0:
+        raise ValueError(ARGNUM_WITH_X)
     check_callable(f)
     check_args(args)
     check_mode(mode)
@@ -306,7 +330,7 @@ def value_and_jacobian(f, x=None, args=(), mode="auto", chunk=None):
     return scalar_value(values, shape), jac.reshape(shape + (jac.shape[-1],))
 
 
-def jacobian(f, x=None, args=(), mode="auto", chunk=None):
+def jacobian(f, x=None, args=(), mode="auto", chunk=None, argnum=0):
     """Jacobian of a function of a vector.
 
     Parameters
@@ -318,6 +342,10 @@ def jacobian(f, x=None, args=(), mode="auto", chunk=None):
         1-D point.  Omit it to get a function ``x -> jacobian``.
     args, mode, chunk
         As for :func:`gradient`.
+    argnum : int, optional
+        With ``x`` omitted: which argument of f the returned function
+        differentiates, the others passed through (JAX's ``argnums``):
+        ``dd.jacobian(rhs, argnum=1)`` is the ``jac(t, y)`` of ``solve_ivp``.
 
     Returns
     -------
@@ -341,7 +369,9 @@ def jacobian(f, x=None, args=(), mode="auto", chunk=None):
            [ 0., -1.,  3.]])
     """
     if x is None:
-        return curry(jacobian, f, args, mode=mode, chunk=chunk)
+        return curry(jacobian, f, args, mode=mode, chunk=chunk, argnum=argnum)
+    if argnum != 0:
+        raise ValueError(ARGNUM_WITH_X)
     return value_and_jacobian(f, x, args=args, mode=mode, chunk=chunk)[1]
 
 

@@ -49,7 +49,7 @@ from ._compiled.tape import (
 # function is only checked against its own file
 from ._compiled.tape_blocks import backward as _backward  # (also registers the array operations)
 from ._compiled.compat import numba, overload, types
-from ._engine.target import first_line, target_of
+from ._engine.target import compile_signature, first_line, target_of
 from ._compiled.typeof import typeof_args
 
 __all__ = ["set_tape_limit", "get_tape_limit", "tape_size", "NODE_BYTES",
@@ -335,15 +335,14 @@ def compiled_driver(target, layout, args, gradient=False, per_operation=False):
         return driver
     signature = (input_type(layout, per_operation),) + argtypes
     try:
-        dispatcher = target.get_dispatcher(len(args))
-        dispatcher.compile(signature)
+        dispatcher, returned = compile_signature(target, signature, len(args),
+                                                 vectorize=False)
     except Exception as exc:  # f does not compile for Var: use forward mode
         if per_operation:  # only the exact rerun is lost: forward mode takes those calls
             state.per_operation_failure = first_line(exc)
         else:
             state.fallback_reason = first_line(exc)
         return None
-    returned = dispatcher.overloads[signature].signature.return_type
     problem = describe_output(returned)
     if problem is not None:
         raise TypeError("f must return a real number, an array, or a tuple/list of "

@@ -46,13 +46,13 @@ from ._engine.drivers import (
 )
 from .numbers.dual import Dual
 from ._engine.inputs import (
-    MODES, as_scalar, as_vector, check_args, check_callable, check_mode, curry, holds_duals,
-    is_nested, scalar_value,
+    ARGNUM_WITH_X, MODES, as_scalar, as_vector, check_args, check_callable, check_mode, curry,
+    flatten_params, holds_duals, is_nested, is_structured, scalar_value, unflatten,
 )
 from ._engine.target import (
     TAGS, FastPaths, argument_types, compiled_for, is_plain_vector, target_of,
 )
-from .forward import choose_chunk
+from .forward import choose_chunk, structured_wrapper
 
 __all__ = ["hessian", "value_gradient_and_hessian", "hvp", "vhv", "second_derivative",
            "choose_hessian_chunk", "MAX_AUTO_HESSIAN_CHUNK", "AUTO_TAPE_MIN_INPUTS"]
@@ -265,7 +265,7 @@ def _seeded2(f, x, inner, outer, args, scalar):
 # Public API
 # ===========================================================================
 
-def value_gradient_and_hessian(f, x=None, args=(), chunk=None, mode="auto"):
+def value_gradient_and_hessian(f, x=None, args=(), chunk=None, mode="auto", argnum=0):
     """Value, gradient and Hessian of a function of a vector, from the same sweeps.
 
     Parameters
@@ -291,6 +291,10 @@ def value_gradient_and_hessian(f, x=None, args=(), chunk=None, mode="auto"):
         ``"auto"`` (default): reverse where it applies and ``x`` has at
         least :data:`AUTO_TAPE_MIN_INPUTS` elements, else forward, without
         a warning.
+    argnum : int, optional
+        With ``x`` omitted: which argument of f the returned function
+        differentiates, the others passed through (JAX's ``argnums``):
+        ``dd.jacobian(rhs, argnum=1)`` is the ``jac(t, y)`` of ``solve_ivp``.
 
     Returns
     -------
@@ -309,10 +313,18 @@ def value_gradient_and_hessian(f, x=None, args=(), chunk=None, mode="auto"):
            [2., 0.]]))
     """
     if x is None:
-        return curry(value_gradient_and_hessian, f, args, chunk=chunk, mode=mode)
+        return curry(value_gradient_and_hessian, f, args, chunk=chunk, mode=mode, argnum=argnum)
+    if argnum != 0:
+        raise ValueError(ARGNUM_WITH_X)
     check_callable(f)
     check_args(args)
     check_mode(mode)
+    if is_structured(x):  # a tuple of parameter arrays: derivatives by their flat order
+        x, layout = flatten_params(x)
+        value, grad, hess = value_gradient_and_hessian(
+            structured_wrapper(f, layout, len(args)), x, args=args, chunk=chunk,
+            mode="forward" if mode == "auto" else mode)
+        return value, (unflatten(grad, layout) if np.ndim(value) == 0 else grad), hess
     x = as_vector(x)
     n = len(x)
     values, grad, hess, shape = _full_hessian(f, x, args, chunk, mode)
@@ -321,7 +333,7 @@ def value_gradient_and_hessian(f, x=None, args=(), chunk=None, mode="auto"):
     return scalar_value(values, shape), grad.reshape(shape + (n,)), hess.reshape(shape + (n, n))
 
 
-def hessian(f, x=None, args=(), chunk=None, mode="auto"):
+def hessian(f, x=None, args=(), chunk=None, mode="auto", argnum=0):
     """Hessian of a function of a vector, exactly symmetric.
 
     Parameters
@@ -340,6 +352,10 @@ def hessian(f, x=None, args=(), chunk=None, mode="auto"):
     mode : {"auto", "forward", "reverse"}
         Forward over forward, or forward over reverse (see
         :func:`value_gradient_and_hessian`).
+    argnum : int, optional
+        With ``x`` omitted: which argument of f the returned function
+        differentiates, the others passed through (JAX's ``argnums``):
+        ``dd.jacobian(rhs, argnum=1)`` is the ``jac(t, y)`` of ``solve_ivp``.
 
     Returns
     -------
@@ -365,7 +381,9 @@ def hessian(f, x=None, args=(), chunk=None, mode="auto"):
             [0., 2.]]])
     """
     if x is None:
-        return curry(hessian, f, args, chunk=chunk, mode=mode)
+        return curry(hessian, f, args, chunk=chunk, mode=mode, argnum=argnum)
+    if argnum != 0:
+        raise ValueError(ARGNUM_WITH_X)
     if chunk is None and is_plain_vector(x) and type(args) is tuple and mode in MODES:
         # per-call fast path: f whose Hessian at this size and with arguments
         # of these types already worked (see dualdiff._engine.target.FastPaths)
@@ -494,6 +512,16 @@ def hvp(f, x=None, v=None, args=(), chunk=None, mode="auto"):
     check_mode(mode)
     if v is None:
         raise TypeError("hvp needs a direction v shaped like x")
+    if is_structured(x):  # parameter arrays, and v shaped like them: H v shaped so too
+        flat, layout = flatten_params(x)
+        if not is_structured(v) or len(v) != len(x):
+            raise TypeError("v must be a tuple of arrays shaped like the parameters x")
+        v_flat, v_layout = flatten_params(v)
+        if v_layout != layout:
+            raise ValueError(f"v must have the shapes of x {layout}, got {v_layout}")
+        hv = hvp(structured_wrapper(f, layout, len(args)), flat, v_flat, args=args, chunk=chunk,
+                 mode="forward" if mode == "auto" else mode)
+        return unflatten(hv, layout) if hv.ndim == 1 else hv
     x, v = _vector_pair(x, v)
     target = target_of(f)
     driver = None

@@ -7,6 +7,8 @@ really ran compiled.  User functions are module-level and shared across
 parametrized inputs (Numba compiles are slow).
 """
 
+import math
+
 import numpy as np
 import pytest
 
@@ -750,6 +752,10 @@ def unsupported_solve(x):
     return np.linalg.solve(A_SOLVE, x)
 
 
+def gamma_has_no_rule(x):
+    return math.gamma(x[0])
+
+
 def _compile_error(f):
     import numba
     from dualdiff._engine.drivers import input_type
@@ -764,7 +770,16 @@ def test_explain_compile_failure():
     assert msg is not None and "float array" in msg and "dualdiff.arrays.zeros" in msg
     msg = explain_compile_failure(_compile_error(unsupported_solve))
     assert msg.startswith("np.linalg.solve is not supported on dual arrays")
+    # a math function is named as such (it was "np.random.gamma"), and has no rule
+    msg = explain_compile_failure(_compile_error(gamma_has_no_rule))
+    assert msg.startswith("math.gamma has no derivative rule")
     assert explain_compile_failure(ValueError("unrelated")) is None
+
+
+def test_the_python_path_names_a_math_function_without_a_rule():
+    with pytest.warns(dd.FallbackWarning, match="math.gamma has no derivative rule"):
+        with pytest.raises(TypeError, match="math.gamma has no derivative rule"):
+            dd.gradient(gamma_has_no_rule, np.array([1.5, 2.0]))
 
 
 # ---------------------------------------------------------------------------

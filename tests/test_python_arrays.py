@@ -96,12 +96,26 @@ def test_dual_object_array_keeps_its_class_and_gives_bool_masks():
     assert clipped.tolist() == [-0.5, 0.5] and not any(isinstance(c, dd.Dual) for c in clipped)
 
 
-def test_storing_a_dual_into_a_float_array_says_what_to_write():
-    def fill(x, p):
-        out = np.zeros(len(x))
-        for i in range(len(x)):
-            out[i] = x[i] * p["W"][0, 0]
-        return out
+def fill(x, p):
+    out = np.zeros(len(x))
+    for i in range(len(x)):
+        out[i] = x[i] * p["W"][0, 0]
+    return out
 
-    with pytest.raises(TypeError, match="zeros_like"):
-        dd.jacobian(fill, X0, args=(PARAMS,))
+
+def fill_float64(x, p):
+    out = np.zeros(len(x), dtype=np.float64)
+    for i in range(len(x)):
+        out[i] = x[i] * p["W"][0, 0]
+    return out
+
+
+def test_scratch_arrays_on_the_python_path():
+    """A dict argument keeps f on the Python path, where np.zeros(n) is
+    rewritten to hold duals as in compiled code; an explicit dtype keeps the
+    error, which says what to write."""
+    with pytest.warns(dd.FallbackWarning):
+        jac = dd.jacobian(fill, X0, args=(PARAMS,))
+    np.testing.assert_array_equal(jac, W[0, 0] * np.eye(len(X0)))
+    with pytest.warns(dd.FallbackWarning), pytest.raises(TypeError, match="drop the dtype"):
+        dd.jacobian(fill_float64, X0, args=(PARAMS,))

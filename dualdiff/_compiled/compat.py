@@ -28,7 +28,9 @@ from numba.extending import (
 
 # --- Numba internals (not part of numba.extending) ---------------------------
 from numba.core import cgutils                                 # struct proxies
-from numba.core.errors import NumbaError, TypingError         # error classes
+from numba.core.errors import (                               # error classes
+    NumbaError, NumbaPendingDeprecationWarning, TypingError,
+)
 from numba.core.imputils import RefType, iternext_impl        # iterator lowering
 from numba.core.typeconv import Conversion                    # unification rank
 from numba.core.typing.templates import (                      # low-level typing
@@ -63,6 +65,7 @@ __all__ += ["ir"]
 # DUALDIFF_SLP_VECTORIZE=0 turns it off.
 import contextlib  # noqa: E402
 import os  # noqa: E402
+import warnings  # noqa: E402
 
 from numba.core import config as _config  # noqa: E402  (internal)
 from numba.core.compiler_lock import global_compiler_lock  # noqa: E402  (internal)
@@ -105,3 +108,18 @@ def vectorizing_njit(func):
 
 
 __all__ += ["vectorizing", "vectorizing_njit", "SLP_VECTORIZE"]
+
+
+@contextlib.contextmanager
+def quiet_reflected_lists():
+    """Numba's pending deprecation of reflected lists (a list passed in
+    ``args``) says nothing a dualdiff user can act on in dualdiff's own
+    compiles: kept out of their warnings.  Used under the compiler lock, so
+    the global warning filters are changed by one thread at a time."""
+    with global_compiler_lock, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=NumbaPendingDeprecationWarning,
+                                message="(?s).*reflected list")
+        yield
+
+
+__all__ += ["quiet_reflected_lists", "NumbaPendingDeprecationWarning"]

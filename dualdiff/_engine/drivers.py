@@ -14,6 +14,7 @@ import numpy as np
 from .._compiled.array import DualArrayType, store_row, wrap_dual_array
 from .._compiled.dual import DualType, convert_to, make_dual
 from .._compiled.compat import numba, overload, register_jitable, types, vectorizing_njit
+from .forms import with_defaults
 
 __all__ = ["describe_output", "build_driver"]
 
@@ -536,7 +537,8 @@ def second_input_type(kind, n_inner, n_outer):
 
 
 def _returns_one_number(dispatcher, in_type, args, proto):
-    signature = (in_type,) + tuple(numba.typeof(a) for a in args)
+    signature = with_defaults(dispatcher.py_func,
+                              (in_type,) + tuple(numba.typeof(a) for a in args))
     return _is_scalar_like(dispatcher.overloads[signature].signature.return_type, proto)
 
 

@@ -41,8 +41,19 @@ _MATH_NAMES.update({
     "isfinite": _predicate(math.isfinite),
 })
 
+def _without_rule(name, fn):
+    def guarded(*args):
+        if any(isinstance(a, Dual) for a in args):
+            raise TypeError(f"math.{name} has no derivative rule in dualdiff (the rules are "
+                            "listed in the README); write it with functions that have one")
+        return fn(*args)
+    guarded.__name__ = name
+    return guarded
+
+
 MATH_SHIM = pytypes.ModuleType("dualdiff_math_shim", "math, with dual-aware functions")
-MATH_SHIM.__dict__.update({k: v for k, v in vars(math).items() if not k.startswith("__")})
+MATH_SHIM.__dict__.update({k: (_without_rule(k, v) if callable(v) else v)
+                           for k, v in vars(math).items() if not k.startswith("__")})
 MATH_SHIM.__dict__.update(_MATH_NAMES)
 
 _BY_IDENTITY = {id(getattr(math, name)): fn for name, fn in _MATH_NAMES.items()}
@@ -52,13 +63,13 @@ def _is_dispatcher(obj):
     return hasattr(obj, "py_func") and hasattr(obj, "overloads")
 
 
-def _swap(value, memo):
+def _swap(value, memo, rewrite):
     if value is math:
         return MATH_SHIM
     if id(value) in _BY_IDENTITY and callable(value):
         return _BY_IDENTITY[id(value)]
     if _is_dispatcher(value) or isinstance(value, pytypes.FunctionType):
-        return pythonize(value, memo)
+        return pythonize(value, memo, rewrite)
     return value
 
 
@@ -70,27 +81,31 @@ def _names_used(code):
     return names
 
 
-def pythonize(fn, memo=None):
-    """Return a pure-Python version of ``fn`` that works on Python duals."""
+def pythonize(fn, memo=None, rewrite=None):
+    """Return a pure-Python version of ``fn`` that works on Python duals
+    (``rewrite`` as for :func:`jit_helpers`)."""
     if memo is None:
         memo = {}
     if _is_dispatcher(fn):
         fn = fn.py_func
     if not isinstance(fn, pytypes.FunctionType):
-        return _swap(fn, memo) if id(fn) in _BY_IDENTITY else fn
+        return _swap(fn, memo, rewrite) if id(fn) in _BY_IDENTITY else fn
     if id(fn) in memo:
         return memo[id(fn)]
+    key = id(fn)
+    if rewrite is not None:
+        fn = rewrite(fn) or fn
     new_globals = dict(fn.__globals__)
-    memo[id(fn)] = fn  # guards recursion while globals are rewritten
+    memo[key] = fn  # guards recursion while globals are rewritten
     for name in _names_used(fn.__code__):
         if name in new_globals:
-            new_globals[name] = _swap(new_globals[name], memo)
+            new_globals[name] = _swap(new_globals[name], memo, rewrite)
     closure = None
     if fn.__closure__:
         cells = []
         for cell in fn.__closure__:
             try:
-                cells.append(pytypes.CellType(_swap(cell.cell_contents, memo)))
+                cells.append(pytypes.CellType(_swap(cell.cell_contents, memo, rewrite)))
             except ValueError:  # empty cell
                 cells.append(cell)
         closure = tuple(cells)
@@ -98,7 +113,7 @@ def pythonize(fn, memo=None):
                                  fn.__defaults__, closure)
     clone.__kwdefaults__ = fn.__kwdefaults__
     clone.__dict__.update(fn.__dict__)
-    memo[id(fn)] = clone
+    memo[key] = clone
     return clone
 
 
@@ -122,26 +137,43 @@ def _is_user_function(value):
     return not module.startswith(_LIBRARY_PREFIXES)
 
 
-def jit_helpers(fn, jit, memo=None):
+def jit_helpers(fn, jit, memo=None, rewrite=None):
     """``fn`` with the user-defined plain functions it calls replaced by
-    ``jit(helper)`` (recursively); ``fn`` itself is not jitted."""
+    ``jit(helper)`` (recursively; a helper that calls itself calls its own
+    jitted version); ``fn`` itself is not jitted.  With ``rewrite`` (a
+    function returning a new function or None), ``fn`` and every helper are
+    first replaced by ``rewrite(f)`` where that is not None."""
     if memo is None:
         memo = {}
     if not isinstance(fn, pytypes.FunctionType):
         return fn
-    names = [n for n in _names_used(fn.__code__) if n in fn.__globals__
-             and _is_user_function(fn.__globals__[n])]
-    if not names:
-        return fn
-    new_globals = dict(fn.__globals__)
-    for name in names:
-        helper = fn.__globals__[name]
-        if id(helper) not in memo:
-            memo[id(helper)] = None  # recursion guard: a self-call keeps the original
-            memo[id(helper)] = jit(jit_helpers(helper, jit, memo))
-        if memo[id(helper)] is not None:
-            new_globals[name] = memo[id(helper)]
-    clone = pytypes.FunctionType(fn.__code__, new_globals, fn.__name__, fn.__defaults__,
-                                 fn.__closure__)
-    clone.__kwdefaults__ = fn.__kwdefaults__
+    clone, helpers = _clone(fn, rewrite)
+    for name, helper in helpers:
+        clone.__globals__[name] = _jitted(helper, jit, memo, rewrite)
     return clone
+
+
+def _jitted(helper, jit, memo, rewrite):
+    """``jit`` of the helper's clone, registered before its own helpers are,
+    so that recursion (direct or mutual) finds it."""
+    if id(helper) in memo:
+        return memo[id(helper)]
+    clone, helpers = _clone(helper, rewrite)
+    memo[id(helper)] = dispatcher = jit(clone)
+    for name, inner in helpers:
+        clone.__globals__[name] = _jitted(inner, jit, memo, rewrite)
+    return dispatcher
+
+
+def _clone(fn, rewrite):
+    """``(clone of fn with globals of its own, [(name, user helper)])``."""
+    if rewrite is not None:
+        fn = rewrite(fn) or fn
+    helpers = [(n, fn.__globals__[n]) for n in _names_used(fn.__code__)
+               if n in fn.__globals__ and _is_user_function(fn.__globals__[n])]
+    if not helpers:
+        return fn, []
+    clone = pytypes.FunctionType(fn.__code__, dict(fn.__globals__), fn.__name__,
+                                 fn.__defaults__, fn.__closure__)
+    clone.__kwdefaults__ = fn.__kwdefaults__
+    return clone, helpers

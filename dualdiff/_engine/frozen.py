@@ -103,15 +103,22 @@ def _differs(old, contents, new):
 class Frozen:
     """The values Numba froze when compiling ``f`` (see the module docstring)."""
 
-    __slots__ = ("globals", "cells", "defaults")
+    __slots__ = ("globals", "cells", "defaults", "attributes")
 
-    def __init__(self, f):
+    def __init__(self, f, owner=None, names=()):
         self.globals = []   # [namespace dict, name, value, _Contents or None]
         self.cells = []     # [cell, value, _Contents or None]
         self.defaults = []  # [function, (__defaults__, __kwdefaults__), _Contents]
+        # [object, attribute name, value, _Contents or None]: the attributes a
+        # bound method or callable object reads through self (forms.py)
+        self.attributes = []
         fn = _python_function(f)
         if fn is not None:
             self._collect(fn, set())
+        for name in names:
+            value = getattr(owner, name, _ABSENT)
+            if value is not _ABSENT and not callable(value):
+                self.attributes.append([owner, name, value, _contents(value)])
 
     def _collect(self, fn, seen):
         if id(fn) in seen:
@@ -141,7 +148,7 @@ class Frozen:
             self._collect(helper, seen)
 
     def __bool__(self):
-        return bool(self.globals or self.cells or self.defaults)
+        return bool(self.globals or self.cells or self.defaults or self.attributes)
 
     def changed(self):
         """Whether any frozen value differs from what it is now.  A scalar
@@ -172,4 +179,10 @@ class Frozen:
         for fn, old, contents in self.defaults:
             if contents.differs((fn.__defaults__, fn.__kwdefaults__)):
                 return True
+        for entry in self.attributes:
+            value = getattr(entry[0], entry[1], _ABSENT)
+            if value is not entry[2] or entry[3] is not None:
+                if _differs(entry[2], entry[3], value):
+                    return True
+                entry[2] = value
         return False

@@ -5,6 +5,7 @@ the mode, ``x`` (a number, a vector, or a tuple of parameter arrays),
 
 import functools
 import math
+import weakref
 
 import numpy as np
 
@@ -12,10 +13,13 @@ from ..numbers.dual import Dual
 
 __all__ = ["MODES", "check_callable", "check_mode", "check_args", "as_vector", "as_scalar",
            "is_nested", "holds_duals", "is_structured", "flatten_params", "unflatten",
-           "scalar_value", "FLOAT64", "curry"]
+           "scalar_value", "FLOAT64", "curry", "moved_argument", "ARGNUM_WITH_X"]
 
 
 MODES = ("auto", "forward", "reverse")
+
+ARGNUM_WITH_X = ("argnum applies when x is omitted (the returned function takes all of f's "
+                 "arguments); with x given, put x first in f's signature or pass args=")
 
 
 def check_callable(f):
@@ -149,18 +153,59 @@ def scalar_value(values, shape):
     return float(v) if isinstance(v, (np.floating, float)) else v
 
 
-def curry(operator, f, args, **options):
+def curry(operator, f, args, argnum=0, **options):
     """``operator`` of f as a function of ``(x, *args)`` (SciPy's convention),
-    with ``args`` as the default extra arguments."""
+    with ``args`` as the default extra arguments; with ``argnum=k``, of f's
+    argument k (``jac(t, y)`` for ``solve_ivp`` is ``dd.jacobian(rhs, argnum=1)``)."""
     check_callable(f)
     check_args(args)
+    if isinstance(argnum, bool) or not isinstance(argnum, (int, np.integer)) or argnum < 0:
+        raise ValueError(f"argnum must be a non-negative int, got {argnum!r}")
+    argnum = int(argnum)
 
-    @functools.wraps(f)
-    def curried(x, *call_args):
-        return operator(f, x, args=call_args if call_args else args, **options)
+    if argnum == 0:
+        @functools.wraps(f)
+        def curried(x, *call_args):
+            return operator(f, x, args=call_args if call_args else args, **options)
+    else:
+        if args:
+            raise ValueError("argnum and args cannot be combined: call the result with all "
+                             "of f's arguments")
+
+        @functools.wraps(f)
+        def curried(*call_args):
+            if len(call_args) <= argnum:
+                raise TypeError(f"{curried.__name__} needs at least {argnum + 1} arguments "
+                                f"(argument {argnum} is differentiated), got {len(call_args)}")
+            others = call_args[:argnum] + call_args[argnum + 1:]
+            return operator(moved_argument(f, argnum, len(others)), call_args[argnum],
+                            args=others, **options)
 
     curried.__name__ = f"{operator.__name__}_of_{getattr(f, '__name__', 'f')}"
     curried.__qualname__ = curried.__name__
-    curried.__doc__ = (f"{operator.__name__} of {getattr(f, '__name__', 'f')}; "
-                       "call as (x, *args).")
+    call = "(x, *args)" if argnum == 0 else f"f's arguments (argument {argnum} varies)"
+    curried.__doc__ = f"{operator.__name__} of {getattr(f, '__name__', 'f')}; call as {call}."
     return curried
+
+
+_MOVED = weakref.WeakKeyDictionary()
+
+
+def moved_argument(f, argnum, n_others):
+    """``g(x, *others) = f(*others[:argnum], x, *others[argnum:])``, one
+    function per (f, argnum, count), so its compiled code is kept.  f is a
+    global of g: dualdiff compiles it along with g and watches it."""
+    try:
+        table = _MOVED.setdefault(f, {})
+    except TypeError:  # not weak-referenceable
+        table = {}
+    key = (argnum, n_others)
+    if key not in table:
+        others = [f"a{i}" for i in range(n_others)]
+        call = ", ".join(others[:argnum] + ["x"] + others[argnum:])
+        base = str(getattr(f, "__name__", "f"))
+        name = f"{base if base.isidentifier() else 'f'}_of_argument_{argnum}"
+        namespace = {"f": f, "__name__": getattr(f, "__module__", None) or "__main__"}
+        exec(f"def {name}({', '.join(['x'] + others)}):\n    return f({call})\n", namespace)
+        table[key] = namespace[name]
+    return table[key]

@@ -16,16 +16,18 @@ import weakref
 
 import numpy as np
 
-from .._compiled.compat import NumbaError, numba, vectorizing
+from .._compiled.compat import NumbaError, numba, quiet_reflected_lists, vectorizing
 from .._compiled.registrar import register_pending
 from .._compiled.typeof import typeof_args
 from ..arrays import explain_compile_failure
 from .drivers import describe_output
 from .fallback import jit_helpers, pythonize
+from .forms import as_form, positional_kwonly, with_defaults
 from .frozen import Frozen
+from .scratch import with_scratch_arrays
 from .inputs import FLOAT64, holds_duals
 
-__all__ = ["Target", "target_of", "compiled_for", "first_line", "FallbackWarning", "FastPaths",
+__all__ = ["Target", "target_of", "compiled_for", "compile_signature", "first_line", "FallbackWarning", "FastPaths",
            "is_plain_vector", "argument_types", "argument_types_key", "TAGS"]
 
 
@@ -46,18 +48,40 @@ class Target:
         self.python = None
         self.fallback_reason = None
         self.drivers = {}
+        # a partial, bound method or callable object: compiled as a plain
+        # function per number of extra arguments (forms.py)
+        self.form = None if isinstance(f, types.FunctionType) or self.is_dispatcher \
+            else as_form(f)
+        self.form_dispatchers = {}
         # what Numba will freeze into the compiled code (None: nothing)
-        frozen = Frozen(f)
+        if self.form is not None:
+            frozen = Frozen(self.form.function(0, lambda func: func), self.form.owner,
+                            self.form.names)
+        else:
+            frozen = Frozen(f)
         self.frozen = frozen if frozen else None
         # a global f names has changed since an earlier target compiled:
         # a user's dispatcher keeps its old compilations, so compile afresh
         self.renewed = renewed
+        # f with its scratch arrays rewritten (.scratch), once compiling f
+        # itself failed; a wrapper target sets scratch_builder to make its own
+        self.scratch = None
+        self.scratch_tried = False
+        self.scratch_builder = None
 
     def stale(self):
         """Whether a value Numba froze into f's compiled code has changed."""
         return self.frozen is not None and self.frozen.changed()
 
     def get_dispatcher(self, n_args=0):
+        if self.scratch is not None:
+            return self.scratch
+        if self.form is not None:
+            if n_args not in self.form_dispatchers:
+                self.form_dispatchers[n_args] = numba.njit(self.form.function(
+                    n_args, lambda func: numba.njit(jit_helpers(func, numba.njit,
+                                                                rewrite=positional_kwonly))))
+            return self.form_dispatchers[n_args]
         if self.is_dispatcher and not self.renewed:
             return self.f
         if self.is_dispatcher:
@@ -67,7 +91,8 @@ class Target:
             return self.dispatcher
         if isinstance(self.f, types.FunctionType):
             if self.dispatcher is None:
-                self.dispatcher = numba.njit(jit_helpers(self.f, numba.njit))
+                self.dispatcher = numba.njit(jit_helpers(self.f, numba.njit,
+                                                         rewrite=positional_kwonly))
             return self.dispatcher
         # a builtin or a ufunc (math.exp, np.sin): call it from a function of
         # the right arity, one per number of extra arguments
@@ -78,9 +103,41 @@ class Target:
             self.builtin_callers[n_args] = numba.njit(namespace["call"])
         return self.builtin_callers[n_args]
 
+    def scratch_dispatcher(self):
+        """A dispatcher of f whose dtype-less ``np.empty``/``zeros``/... (in f
+        and its helpers) hold the numbers f is called with (:mod:`.scratch`),
+        or None when there are none or their source is out of reach.  Built
+        once; from then on :meth:`get_dispatcher` returns it."""
+        if self.scratch_tried:
+            return self.scratch
+        self.scratch_tried = True
+        if self.scratch_builder is not None:
+            self.scratch = self.scratch_builder()
+            return self.scratch
+        fn = self.f.py_func if self.is_dispatcher else self.f
+        if not isinstance(fn, types.FunctionType):
+            return None
+        rewritten = []
+
+        def rewrite(g):
+            clone = with_scratch_arrays(g)
+            if clone is not None:
+                rewritten.append(g)
+            return positional_kwonly(clone or g) or clone
+
+        clone = jit_helpers(fn, numba.njit, rewrite=rewrite)
+        if rewritten:
+            options = self.f.targetoptions if self.is_dispatcher else {}
+            self.scratch = numba.njit(**options)(clone)
+        return self.scratch
+
     def get_python(self):
-        if self.python is None:
-            self.python = pythonize(self.f)
+        if self.python is None:  # with scratch arrays that can hold Python duals
+            if self.form is not None:
+                self.python = self.form.python(pythonize(self.form.func,
+                                                         rewrite=with_scratch_arrays))
+            else:
+                self.python = pythonize(self.f, rewrite=with_scratch_arrays)
         return self.python
 
     def use_fallback(self, reason):
@@ -124,6 +181,36 @@ def first_line(exc):
     return text if len(text) < 200 else text[:197] + "..."
 
 
+def compile_signature(target, signature, n_args, vectorize=True):
+    """``(dispatcher, return type)``: f's dispatcher, compiled for
+    ``signature`` (the types of x and of the extra arguments; with LLVM's SLP
+    vectorizer on dual numbers); when f does not compile but its scratch
+    arrays can be rewritten (:meth:`Target.scratch_dispatcher`), that
+    version.  Raises what compiling f raised when neither compiles."""
+    dispatcher = target.get_dispatcher(n_args)
+    try:
+        return dispatcher, _compile(dispatcher, signature, vectorize)
+    except Exception as exc:
+        if target.scratch is dispatcher or target.scratch_dispatcher() is None:
+            raise
+        try:
+            return target.scratch, _compile(target.scratch, signature, vectorize)
+        except Exception:
+            raise exc from None
+
+
+def _compile(dispatcher, signature, vectorize):
+    """Compile; the return type.  Parameters left out take their defaults."""
+    signature = with_defaults(dispatcher.py_func, signature)
+    with quiet_reflected_lists():
+        if vectorize:
+            with vectorizing():
+                dispatcher.compile(signature)
+        else:
+            dispatcher.compile(signature)
+    return dispatcher.overloads[signature].signature.return_type
+
+
 def compiled_for(target, key, in_type, proto, build, args):
     """The compiled driver ``build(dispatcher)`` for inputs of ``in_type``, or
     None when the Python path must be used (Numba could not compile f).
@@ -144,13 +231,11 @@ def compiled_for(target, key, in_type, proto, build, args):
         return driver
     signature = (in_type,) + argtypes
     try:
-        dispatcher = target.get_dispatcher(len(args))
-        with vectorizing():
-            dispatcher.compile(signature)
+        dispatcher, returned = compile_signature(target, signature, len(args))
     except Exception as exc:  # any failure to compile: the Python path still works
         target.use_fallback(explain_compile_failure(exc) or first_line(exc))
         return None
-    problem = describe_output(dispatcher.overloads[signature].signature.return_type, proto)
+    problem = describe_output(returned, proto)
     if problem is not None:
         raise TypeError(f"f must return a real number, a dual number, an array, or a "
                         f"tuple/list of numbers; it returned {problem}")

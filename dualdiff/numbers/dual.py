@@ -204,9 +204,9 @@ class Dual:
         raise TypeError(
             "float() of a dual number would silently drop its derivatives; "
             "use dualdiff.primal(x) (or x.value) if that is what you mean. "
-            "If this came from storing a dual into an array made with np.zeros(n) or "
-            "np.empty(n), allocate it with np.zeros_like(x) or "
-            "dualdiff.arrays.zeros(n, like=x) instead")
+            "If this came from storing a dual into an array made with "
+            "np.zeros(n, dtype=float), drop the dtype, or allocate it with "
+            "dualdiff.arrays.zeros(n, like=x)")
 
     def __int__(self):
         return int(primal(self))

@@ -44,7 +44,8 @@ import numpy as np
 
 from . import reverse
 from ._compiled.tape import (
-    HEADER_WORDS, NO_SECOND, NOT_FINITE, OWN_ADDRESS_WORD, SECOND_WORD, VarArrayType, VarType,
+    HEADER_WORDS, NO_SECOND, NOT_FINITE, OWN_ADDRESS_WORD, SECOND_UNDERFLOW, SECOND_WORD,
+    VarArrayType, VarType,
     node_of, per_operation_tape, wrap_var_array,
 )
 from ._compiled.compat import numba, types
@@ -509,13 +510,13 @@ def value_gradient_and_hessian(target, x, args, seeds=_IDENTITY):
     while True:
         lanes = max(1, min(n, LANES, _LANE_WORDS_BUDGET // max(capacity, 1)))
         value, flags, count = driver(x, grad, out, seeds, capacity, lanes, args)
-        if flags == 1:  # the nodes overflowed: record again with room
+        if flags & 1:  # the nodes overflowed: record again with room
             if capacity * 56 >= reverse.get_tape_limit():
                 return None  # hyper-duals need no tape
             capacity *= 2
             continue
-        if flags == NOT_FINITE:
-            return NOT_FINITE
+        if flags & (NOT_FINITE | SECOND_UNDERFLOW):
+            return NOT_FINITE  # forward mode decides this call
         if flags != 0:
             for bit, reason in _REASONS.items():
                 if flags & bit:

@@ -227,3 +227,18 @@ def test_a_zero_exponent_of_a_tiny_base_does_not_divide_by_zero(mode):
     x = np.array([1.5, 1e-300])
     np.testing.assert_array_equal(dd.hessian(powers_of_x1, x, mode=mode),
                                   [[0.0, 1.0], [1.0, 0.0]])
+
+
+def log_of_exp(x):
+    return rules.log(np.exp(0.5 * x[0])) + x[1] * x[1]
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_an_underflowed_second_partial_is_not_dropped(mode):
+    """log'' = -1/y**2 underflows to 0 at y = exp(500) while y's tangent is
+    huge: the tape Hessian lost a term of order 1 (0.25 where the Hessian of
+    0.5 x0 is 0; the fuzzer's).  It now leaves such calls to forward mode."""
+    x = np.array([1000.0, 1.5])
+    np.testing.assert_array_equal(dd.hessian(log_of_exp, x, mode=mode), [[0.0, 0.0], [0.0, 2.0]])
+    np.testing.assert_array_equal(dd.hvp(log_of_exp, x, np.array([1.0, 1.0]), mode=mode),
+                                  [0.0, 2.0])

@@ -68,6 +68,7 @@ from .compat import (
 __all__ = ["VarType", "var_type", "TapeType", "VarArrayType", "wrap_var_array", "make_var",
            "per_operation_tape", "node_of", "settle", "NODE_BYTES", "HEADER_WORDS",
            "OWN_ADDRESS_WORD", "SECOND_WORD", "NO_SECOND", "FORM_NAN", "NOT_FINITE",
+           "SECOND_UNDERFLOW",
            "header_pointer"]
 
 #: Bytes of tape per node (two parent ids, two local partials).
@@ -84,6 +85,13 @@ FORM_NAN = 8
 #: Flag: the swept result holds an inf or nan, so forward mode decides it
 #: (issue 22; see :mod:`dualdiff._tape_hessian`).  Drivers also return it.
 NOT_FINITE = 32
+#: Flag: a rule's second partial came out exactly 0 while its first partial
+#: is not, at a value so large or a slope so small that the second partial
+#: may have underflowed (log'' = -1/y**2 at y = exp(500)).  Times the huge
+#: tangents such values come with, the lost term is of order 1, so the tape
+#: Hessian leaves that call to forward mode (fuzz seed 202612021450).
+SECOND_UNDERFLOW = 64
+_UNDERFLOW_RISK = 1e100
 _IEEE = {"error_model": "numpy", "forceinline": True}
 _jitable = register_jitable(**_IEEE)
 _REALS = (types.Integer, types.Float, types.Boolean)
@@ -356,6 +364,15 @@ def _set_flag(typingctx, tape, bit):
 @_jitable
 def _flag_no_second(tape):
     _set_flag(tape, NO_SECOND)
+
+
+@_jitable
+def _may_underflow(second, first, value):
+    """Whether a zero second partial may be an underflowed one (see
+    SECOND_UNDERFLOW): the first partial is not 0, and the value is huge or
+    the first partial tiny."""
+    return (second == 0.0) & (first != 0.0) & (
+        (abs(value) > _UNDERFLOW_RISK) | (abs(first) * _UNDERFLOW_RISK < 1.0))
 
 
 @_jitable
@@ -725,7 +742,10 @@ def _register_unary(rule):
         r = _record1(y, a, dy)
         if r.i1 >= 0 and _wants_second(a.tape):
             if has_d2:
-                _put_second(a.tape, r.i1, d2(av, y, dy), 0.0, 0.0)
+                second = d2(av, y, dy)
+                _put_second(a.tape, r.i1, second, 0.0, 0.0)
+                if _may_underflow(second, dy, av):
+                    _set_flag(a.tape, SECOND_UNDERFLOW)
             else:
                 _flag_no_second(a.tape)
         return r
@@ -750,11 +770,15 @@ def _register_binary(rule):
         z = value_fn(av, bv)
         if a.i1 < 0 and b.i1 < 0:
             return _const(z)
-        r = _record2(z, a, da_fn(av, bv, z), b, db_fn(av, bv, z))
+        da = da_fn(av, bv, z)
+        db = db_fn(av, bv, z)
+        r = _record2(z, a, da, b, db)
         if r.i1 >= 0 and _wants_second(r.tape):
             if has_d2:
                 aa, ab, bb = d2_fn(av, bv, z)
                 _second2(r, a, b, aa, ab, bb)
+                if _may_underflow(aa, da, av) | _may_underflow(bb, db, bv):
+                    _set_flag(r.tape, SECOND_UNDERFLOW)
             else:
                 _flag_no_second(r.tape)
         return r

@@ -829,3 +829,25 @@ def test_adding_dual_arrays_of_different_nesting_depth():
     # inside a Hessian sweep x holds Dual[Dual[.]]; low holds the inner type
     x = np.array([0.5, -1.0, 2.0])
     np.testing.assert_array_equal(dd.hessian(adds_a_lower_depth_dual_array, x), 2 * np.eye(3))
+
+
+def vector_norm(x, p):
+    return np.linalg.norm(x, p)
+
+
+@pytest.mark.parametrize("p", [1, 2, 3, 0.5, np.inf, -np.inf, 0])
+def test_every_vector_p_norm(p):
+    """np.linalg.norm(x, p) compiles for every p (only p = 2 did): checked
+    against the closed form d/dx_i = sign(x_i) |x_i|**(p-1) / ||x||**(p-1)."""
+    x = np.array([0.5, -2.0, 1.5])
+    value, grad = dd.value_and_gradient(vector_norm, x, args=(p,), mode="forward")
+    assert value == pytest.approx(np.linalg.norm(x, p), rel=1e-15)
+    if p == 0:
+        expected = np.zeros(3)
+    elif np.isinf(p):
+        expected = np.zeros(3)
+        k = np.argmax(np.abs(x)) if p > 0 else np.argmin(np.abs(x))
+        expected[k] = np.sign(x[k])
+    else:
+        expected = np.sign(x) * np.abs(x) ** (p - 1) / value ** (p - 1)
+    close(grad, expected)

@@ -11,7 +11,8 @@
   times float is one BLAS call on the transposed store; dual times dual uses
   the product rule (two BLAS calls) for first-order duals and a loop for
   nested ones.
-* ``np.linalg.norm`` (the 2-norm of a vector, the Frobenius norm of a matrix).
+* ``np.linalg.norm`` (every vector p-norm, ord = 0, 1, 2, inf, -inf or any p; the
+  Frobenius norm of a matrix).
 
 All loops read elements through the directly lowered ``x[i]``/``x[i, j]``.
 """
@@ -368,16 +369,39 @@ overload_method(DualArrayType, "cumsum")(_cumsum)
 def _norm(x, ord=None):
     if not _is_dual_array(x):
         return None
-    if not (_no_axis(ord) or (x.ndim == 1 and isinstance(ord, types.Integer))):
+    if not (_no_axis(ord) or (x.ndim == 1 and isinstance(ord, (types.Integer, types.Float)))):
         return None
     fold = _sum1 if x.ndim == 1 else _sum2
     if _no_axis(ord):
         return lambda x, ord=None: rules.sqrt(fold(x * x))
 
-    def impl(x, ord=None):
-        if ord != 2:
-            raise ValueError("only the 2-norm of a dual vector is supported")
-        return rules.sqrt(fold(x * x))
+    def impl(x, ord=None):  # a vector p-norm, as np.linalg.norm(x, p)
+        p = float(ord)
+        n = x.shape[0]
+        if p == 2.0 or n == 0:
+            return rules.sqrt(fold(x * x))
+        if p == 0.0:  # the count of nonzero entries: a constant
+            count = 0.0
+            for i in range(n):
+                if x[i] != 0.0:
+                    count += 1.0
+            return x[0] * 0.0 + count
+        if p == np.inf or p == -np.inf:  # the largest or smallest |x_i|
+            best = abs(x[0])
+            for i in range(1, n):
+                a = abs(x[i])
+                if (a > best) if p > 0.0 else (a < best):
+                    best = a
+            return best
+        if p == 1.0:
+            s = abs(x[0])
+            for i in range(1, n):
+                s += abs(x[i])
+            return s
+        s = abs(x[0]) ** p
+        for i in range(1, n):
+            s += abs(x[i]) ** p
+        return s ** (1.0 / p)
     return impl
 
 

@@ -369,11 +369,11 @@ class Tape:
         return _backward(self.links, self.blob, self.count, self.n, self.ids, seeds)
 
 
-def _limit_error(f, nbytes, operations):
+def _limit_error(f, nbytes, nodes):
     name = getattr(f, "__name__", "f")
     return MemoryError(
         f"dualdiff reverse mode: the tape of {name!r} grew past {nbytes:,} bytes "
-        f"({operations:,} nodes at {NODE_BYTES} bytes each, plus block "
+        f"(more than {nodes:,} nodes at {NODE_BYTES} bytes each, plus block "
         f"records) and hit the tape limit of {get_tape_limit():,} bytes; raise it with "
         "dualdiff.reverse.set_tape_limit(nbytes) or use mode='forward'")
 
@@ -422,8 +422,9 @@ def _run(target, x, args, layout, gradient):
                 return None
             continue
         if at_limit:
-            raise _limit_error(target.f, capacity * NODE_BYTES + blob_words * 8,
-                               int(header[0]) - n)
+            # (the count stops where recording overflowed: the capacity is
+            # what the tape held; it said "1 nodes" for a million)
+            raise _limit_error(target.f, capacity * NODE_BYTES + blob_words * 8, capacity)
         if flags & 1:
             capacity *= 2
         if flags & 2:

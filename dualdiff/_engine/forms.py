@@ -24,6 +24,7 @@ import inspect
 import types as pytypes
 
 from .._compiled.compat import types
+from .fallback import _names_used
 
 __all__ = ["with_defaults", "positional_kwonly", "as_form", "Form"]
 
@@ -84,14 +85,6 @@ def _attributes(obj, names):
 _MISSING = object()
 
 
-def _names_read(code):
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, pytypes.CodeType):
-            names |= _names_read(const)
-    return names
-
-
 def bound_state(f):
     """The object whose attributes f reads through ``self`` (a bound method's
     or a callable object's) and the function that reads them, or None."""
@@ -116,7 +109,7 @@ class Form:
         self.bound = bound          # values passed before x
         self.keywords = keywords    # values passed by keyword
         self.owner = owner          # the object behind self (its attributes are watched)
-        self.names = sorted(n for n in _names_read(func.__code__) if not n.startswith("__"))
+        self.names = sorted(n for n in _names_used(func.__code__) if not n.startswith("__"))
         self.__name__ = func.__name__
 
     def function(self, n_args, prepare):

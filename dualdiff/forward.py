@@ -132,7 +132,7 @@ def seeded(f, x, seeds, args, scalar, raw=False):
     if len(out) == 2:  # a scalar output: (value, partials tuple)
         return out if raw else (np.array([out[0]]), np.array([out[1]]), ())
     values, partials, shape = out
-    return values, partials, tuple(shape)
+    return values, partials, tuple(map(int, shape))
 
 
 def full_jacobian(f, x, args, chunk):
@@ -148,7 +148,7 @@ def full_jacobian(f, x, args, chunk):
     if len(out) == 2:  # a scalar output: (value, gradient)
         return np.array([out[0]]), out[1].reshape(1, n), ()
     values, jac, shape = out
-    return values, jac, tuple(shape)
+    return values, jac, tuple(map(int, shape))
 
 
 # ===========================================================================

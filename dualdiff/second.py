@@ -229,7 +229,7 @@ def _full_hessian(f, x, args, chunk, mode="forward"):
         values, grad, _, cross, shape = _python_sweep2(target, x, eye, eye, args)
         return values, grad, _mirror_upper(cross), shape
     values, grad, hess, shape = driver(x, args)
-    return values, grad, hess, tuple(shape)
+    return values, grad, hess, tuple(map(int, shape))
 
 
 def _tape_hessian_missed(f, target, args):
@@ -258,7 +258,7 @@ def _seeded2(f, x, inner, outer, args, scalar):
     m, w = flat.shape[0], n1 + 1
     rows = flat.reshape(m, n2 + 1, w)  # [outer level][inner level]
     return (rows[:, 0, 0].copy(), rows[:, 0, 1:].copy(), rows[:, 1:, 0].copy(),
-            np.swapaxes(rows[:, 1:, 1:], 1, 2).copy(), tuple(shape))
+            np.swapaxes(rows[:, 1:, 1:], 1, 2).copy(), tuple(map(int, shape)))
 
 
 # ===========================================================================
@@ -543,7 +543,7 @@ def hvp(f, x=None, v=None, args=(), chunk=None, mode="auto"):
         hv = cross[:, :, 0]
     else:
         values, _, hv, shape = driver(x, v, args)
-        shape = tuple(shape)
+        shape = tuple(map(int, shape))
     return hv.reshape(shape + (len(x),))
 
 

@@ -271,3 +271,14 @@ def test_a_list_argument_raises_no_numba_deprecation_warning():
         np.testing.assert_array_equal(
             dd.hessian(weights_in_a_list, X, args=([3.0, 4.0],)), np.zeros((2, 2)))
     assert [str(w.message) for w in caught] == []
+
+
+def doubled(x):
+    return x * 2.0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_vector_f_in_gradient_names_its_shape_plainly(mode):
+    """The shape came out as (np.int64(3),) from forward mode's driver."""
+    with pytest.raises(ValueError, match=r"returned shape \(3,\) \(use jacobian"):
+        dd.gradient(doubled, np.ones(3), mode=mode)

@@ -20,7 +20,7 @@ import numpy as np
 from . import reverse as _reverse
 from ._engine.inputs import (
     ARGNUM_WITH_X, MODES, as_scalar, as_vector, check_args, check_callable, check_mode, curry,
-    flatten_params, holds_duals, is_nested, is_structured, scalar_value, unflatten,
+    flatten_pair, flatten_params, holds_duals, is_nested, is_structured, scalar_value, unflatten,
 )
 from ._engine.target import (
     FallbackWarning, FastPaths, argument_types, is_plain_vector, target_of,
@@ -401,6 +401,9 @@ def jvp(f, x, v, args=()):
     """
     check_callable(f)
     check_args(args)
+    if is_structured(x):  # parameter arrays, and v shaped like them
+        flat, v_flat, layout = flatten_pair(x, v)
+        return jvp(structured_wrapper(f, layout, len(args)), flat, v_flat, args=args)
     if np.ndim(x) == 0 and not isinstance(x, np.ndarray) or isinstance(x, Dual):
         x = as_scalar(x)
         v = as_scalar(v, "v")

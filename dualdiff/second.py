@@ -47,7 +47,7 @@ from ._engine.drivers import (
 from .numbers.dual import Dual
 from ._engine.inputs import (
     ARGNUM_WITH_X, MODES, as_scalar, as_vector, check_args, check_callable, check_mode, curry,
-    flatten_params, holds_duals, is_nested, is_structured, scalar_value, unflatten,
+    flatten_pair, flatten_params, holds_duals, is_nested, is_structured, scalar_value, unflatten,
 )
 from ._engine.target import (
     TAGS, FastPaths, argument_types, compiled_for, is_plain_vector, target_of,
@@ -513,12 +513,7 @@ def hvp(f, x=None, v=None, args=(), chunk=None, mode="auto"):
     if v is None:
         raise TypeError("hvp needs a direction v shaped like x")
     if is_structured(x):  # parameter arrays, and v shaped like them: H v shaped so too
-        flat, layout = flatten_params(x)
-        if not is_structured(v) or len(v) != len(x):
-            raise TypeError("v must be a tuple of arrays shaped like the parameters x")
-        v_flat, v_layout = flatten_params(v)
-        if v_layout != layout:
-            raise ValueError(f"v must have the shapes of x {layout}, got {v_layout}")
+        flat, v_flat, layout = flatten_pair(x, v)
         hv = hvp(structured_wrapper(f, layout, len(args)), flat, v_flat, args=args, chunk=chunk,
                  mode="forward" if mode == "auto" else mode)
         return unflatten(hv, layout) if hv.ndim == 1 else hv
@@ -572,6 +567,9 @@ def vhv(f, x, v, args=()):
     """
     check_callable(f)
     check_args(args)
+    if is_structured(x):  # parameter arrays, and v shaped like them
+        flat, v_flat, layout = flatten_pair(x, v)
+        return vhv(structured_wrapper(f, layout, len(args)), flat, v_flat, args=args)
     x, v = _vector_pair(x, v)
     seeds = v.reshape(-1, 1)
     values, _, _, cross, shape = _seeded2(f, x, seeds, seeds, args, scalar=False)

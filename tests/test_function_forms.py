@@ -233,6 +233,12 @@ def test_second_order_takes_structured_parameters():
     np.testing.assert_array_equal(H2, H)
     with pytest.raises(TypeError, match="tuple of arrays shaped like"):
         dd.hvp(layer_loss, (W, b), np.ones(6), args=(X,))
+    # the directional forms too: J v and v^T H v along (vW, vb)
+    v_flat = np.concatenate([vW.ravel(), vb])
+    assert dd.vhv(layer_loss, (W, b), (vW, vb), args=(X,)) == pytest.approx(
+        v_flat @ H_flat @ v_flat, rel=1e-13)
+    value, jv = dd.jvp(layer_loss, (W, b), (vW, vb), args=(X,))
+    assert jv == pytest.approx(dd.gradient(flat_layer_loss, flat, args=(X,)) @ v_flat, rel=1e-13)
 
 
 @dd.differentiable

@@ -13,7 +13,7 @@ from ..numbers.dual import Dual
 
 __all__ = ["MODES", "check_callable", "check_mode", "check_args", "as_vector", "as_scalar",
            "is_nested", "holds_duals", "is_structured", "flatten_params", "unflatten",
-           "scalar_value", "FLOAT64", "curry", "moved_argument", "ARGNUM_WITH_X"]
+           "scalar_value", "FLOAT64", "curry", "moved_argument", "ARGNUM_WITH_X", "flatten_pair"]
 
 
 MODES = ("auto", "forward", "reverse")
@@ -130,6 +130,18 @@ def flatten_params(x):
         parts.append(a)
         layout.append(np.shape(p))
     return np.concatenate(parts), tuple(layout)
+
+
+def flatten_pair(x, v, what="v"):
+    """``(flat x, flat v, layout)`` of structured parameters ``x`` and a
+    direction ``v`` shaped like them (a tuple of arrays of the same shapes)."""
+    flat, layout = flatten_params(x)
+    if not is_structured(v) or len(v) != len(x):
+        raise TypeError(f"{what} must be a tuple of arrays shaped like the parameters x")
+    v_flat, v_layout = flatten_params(v)
+    if v_layout != layout:
+        raise ValueError(f"{what} must have the shapes of x {layout}, got {v_layout}")
+    return flat, v_flat, layout
 
 
 def unflatten(flat, layout):

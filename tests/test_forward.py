@@ -186,6 +186,8 @@ def test_fallback_for_a_python_dict_uses_math_module_and_warns_once():
 # ---------------------------------------------------------------------------
 # Nested differentiation: no perturbation confusion
 # ---------------------------------------------------------------------------
+# A dd call inside f runs on the Python path (dualdiff's own operators do not
+# compile), so these are tests of that path: its warning is expected.
 
 def test_perturbation_confusion_is_avoided():
     with warnings.catch_warnings():

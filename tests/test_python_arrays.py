@@ -3,7 +3,8 @@
 Each function takes its parameters in a dict, which has no Numba type, so
 dualdiff runs it on Python-side duals: the input arrives as a
 ``DualObjectArray`` and NumPy's ufuncs, reductions and ``@`` must carry the
-derivatives.  Results are compared with closed forms.
+derivatives.  Results are compared with closed forms.  The FallbackWarning
+is the point here, so the fixture below silences it (one test asserts it).
 """
 
 import warnings

@@ -338,6 +338,9 @@ def test_order_3_is_not_available():
 # ---------------------------------------------------------------------------
 # The Python fallback gives the same numbers
 # ---------------------------------------------------------------------------
+# Tests of the Python path itself: a dict argument has no Numba type, so
+# these functions cannot compile (the first test asserts the warning; the
+# others silence it).  Nested dd calls below run on the Python path too.
 
 def test_fallback_hessian_hvp_vhv_match_the_compiled_path(mixed_reference):
     table = {"scale": 1.0}

@@ -281,12 +281,11 @@ def _widest(anchors, path=()):
 @overload(scratch_array)
 def _scratch_array(shape, fill, anchors):
     store = _store_shape(shape, None)
-    constant = fill is None or isinstance(fill, types.NoneType) \
-        or isinstance(fill, (types.Float, types.Integer, types.Boolean))
+    constant = isinstance(fill, (types.NoneType, types.Float, types.Integer, types.Boolean))
     if store is None or not constant:
         return None  # a dual fill value: not rewritten's business (the error says why)
     widest = _widest(anchors)
-    fill_value = "0.0" if isinstance(fill, types.NoneType) or fill is None else "float(fill)"
+    fill_value = "0.0" if isinstance(fill, types.NoneType) else "float(fill)"
     if widest is None:
         body = ("np.empty(shape)" if isinstance(fill, types.NoneType)
                 else f"np.full({store}, {fill_value})")

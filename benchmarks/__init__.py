@@ -18,6 +18,7 @@ SUITES = {
     "arrays": ("benchmarks.arrays", "vectorized dual-array code against loop-style dual code"),
     "reverse": ("benchmarks.reverse", "reverse mode against forward mode and hand-written gradients / backprop"),
     "hessian": ("benchmarks.hessian", "dd.hessian against the plain function and a hand-written Hessian"),
+    "crossover": ("benchmarks.crossover", "the measurements behind the auto-mode thresholds and the automatic Hessian block size"),
     "peers": ("benchmarks.peers", "against JAX, PyTorch, autograd, numdifftools, SciPy (needs the bench extra; only when named)"),
 }
 

@@ -35,6 +35,7 @@ import sys
 import numpy as np
 
 from . import fd
+from .fd.inputs import as_args, as_vector
 
 __all__ = [
     "CheckReport",
@@ -473,7 +474,7 @@ def check_derivative(f, x, args=(), derivative=None, *, method="richardson",
     >>> check_derivative(np.sin, 0.5, derivative=np.cos, ad=False).passed
     True
     """
-    args = fd._as_args(args)
+    args = as_args(args)
     value, info = fd.derivative(f, x, args, method=method, step=step,
                                 full_output=True)
     value = np.atleast_1d(value)
@@ -539,8 +540,8 @@ def check_gradient(f, x, args=(), gradient=None, mode="auto", *,
     >>> r.passed, r.worst_index
     (False, 1)
     """
-    args = fd._as_args(args)
-    x = fd._as_vector(x)
+    args = as_args(args)
+    x = as_vector(x)
     tol = _tol_opts(safety, rtol, atol)
     user = None if gradient is None else _call_user(gradient, x, args,
                                                     "gradient")
@@ -587,8 +588,8 @@ def check_jacobian(f, x, args=(), jacobian=None, mode="auto", *,
     >>> check_jacobian(f, [2.0, 3.0], jacobian=jac, ad=False).passed
     True
     """
-    args = fd._as_args(args)
-    x = fd._as_vector(x)
+    args = as_args(args)
+    x = as_vector(x)
     tol = _tol_opts(safety, rtol, atol)
     user = None if jacobian is None else _call_user(jacobian, x, args,
                                                     "jacobian")
@@ -637,8 +638,8 @@ def check_hessian(f, x, args=(), hessian=None, *, method="richardson",
     >>> check_hessian(f, [1.0, 2.0], hessian=hess, ad=False).passed
     True
     """
-    args = fd._as_args(args)
-    x = fd._as_vector(x)
+    args = as_args(args)
+    x = as_vector(x)
     user = None if hessian is None else _call_user(hessian, x, args, "hessian")
     value, info = fd.hessian(f, x, args, method=method, step=step,
                              full_output=True)
@@ -728,8 +729,8 @@ def check_adjoint(f, x, args=(), *, jvp=None, vjp=None, directions=3,
     >>> r.passed
     True
     """
-    args = fd._as_args(args)
-    x = fd._as_vector(x)
+    args = as_args(args)
+    x = as_vector(x)
     tol = _tol_opts(safety, rtol, atol)
     out_shape = np.shape(f(x.copy(), *args))
     m = int(np.prod(out_shape))

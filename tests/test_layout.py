@@ -28,6 +28,12 @@ LAYERS = [
     ("dualdiff.jit", 6),
     ("dualdiff.second", 7),
     ("dualdiff.operators", 8),
+    ("dualdiff.fd.stencils", 8.1),  # the modules of fd, bottom up
+    ("dualdiff.fd.inputs", 8.2),
+    ("dualdiff.fd.sweeps", 8.3),
+    ("dualdiff.fd.first", 8.4),
+    ("dualdiff.fd.hessians", 8.5),
+    ("dualdiff.fd.study", 8.5),
     ("dualdiff.fd", 9),
     ("dualdiff.check", 10),
     ("dualdiff._differentiable", 11),

@@ -35,6 +35,7 @@ LAYERS = [
     ("dualdiff.fd.hessians", 8.5),
     ("dualdiff.fd.study", 8.5),
     ("dualdiff.fd", 9),
+    ("dualdiff.check_report", 9.5),  # CheckReport, compare: below the checks
     ("dualdiff.check", 10),
     ("dualdiff._differentiable", 11),
     ("dualdiff", 12),            # the package: the public API

@@ -28,13 +28,7 @@ LAYERS = [
     ("dualdiff.jit", 6),
     ("dualdiff.second", 7),
     ("dualdiff.operators", 8),
-    ("dualdiff.fd.stencils", 8.1),  # the modules of fd, bottom up
-    ("dualdiff.fd.inputs", 8.2),
-    ("dualdiff.fd.sweeps", 8.3),
-    ("dualdiff.fd.first", 8.4),
-    ("dualdiff.fd.hessians", 8.5),
-    ("dualdiff.fd.study", 8.5),
-    ("dualdiff.fd", 9),
+    ("dualdiff.fd", 9),           # finite differences (study.py calls operators)
     ("dualdiff.check_report", 9.5),  # CheckReport, compare: below the checks
     ("dualdiff.check", 10),
     ("dualdiff._differentiable", 11),
@@ -43,7 +37,7 @@ LAYERS = [
     ("dualdiff.__main__", 14),
 ]
 SUBPACKAGES = ("dualdiff.rules", "dualdiff.numbers", "dualdiff._compiled", "dualdiff._engine",
-               "dualdiff.cli")
+               "dualdiff.fd", "dualdiff.cli")
 
 
 def _module_name(path):

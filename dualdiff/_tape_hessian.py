@@ -45,9 +45,10 @@ import numpy as np
 from . import reverse
 from ._compiled.tape import (
     HEADER_WORDS, NO_SECOND, NOT_FINITE, OWN_ADDRESS_WORD, SECOND_UNDERFLOW, SECOND_WORD,
-    VarArrayType, VarType,
-    node_of, per_operation_tape, wrap_var_array,
+    VarType,
+    node_of, per_operation_tape,
 )
+from ._compiled.var_array import VarArrayType, wrap_var_array
 from ._compiled.compat import numba, types
 from ._compiled.typeof import typeof_args
 from ._engine.target import compile_signature, first_line

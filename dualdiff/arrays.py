@@ -26,7 +26,8 @@ import numpy as np
 
 from ._compiled.array import DualArrayType, wrap_dual_array
 from ._compiled.dual import DualType
-from ._compiled.tape import VarArrayType, VarType, wrap_var_array
+from ._compiled.tape import VarType
+from ._compiled.var_array import VarArrayType, wrap_var_array
 from ._compiled.compat import overload, types
 from .numbers.dual import Dual, DualObjectArray
 

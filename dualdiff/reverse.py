@@ -1,7 +1,7 @@
 """Reverse mode: record a tape while ``f`` runs on ``Var`` numbers, sweep it backwards.
 
 For many inputs and few outputs.  The user's function is compiled unchanged
-for :class:`~dualdiff._compiled.tape.VarArray` inputs.  Operations on ``Var``
+for :class:`~dualdiff._compiled.var_array.VarArrayType` inputs.  Operations on ``Var``
 numbers carry their derivative as a linear form of at most two tape nodes
 (local partials from the rule table :mod:`dualdiff.rules`) and append a
 32-byte node (two parent ids, two partials) to a tape the driver
@@ -42,12 +42,13 @@ import threading
 import numpy as np
 
 from ._compiled.tape import (
-    FORM_NAN, HEADER_WORDS, NOT_FINITE, NODE_BYTES, OWN_ADDRESS_WORD, SECOND_WORD, VarArrayType,
-    VarType, make_var, node_of, per_operation_tape, wrap_var_array,
+    FORM_NAN, HEADER_WORDS, NOT_FINITE, NODE_BYTES, OWN_ADDRESS_WORD, SECOND_WORD,
+    VarType, make_var, node_of, per_operation_tape,
 )
+from ._compiled.var_array import VarArrayType, wrap_var_array
 # the sweep lives beside the block runner it calls: Numba's cache of a
 # function is only checked against its own file
-from ._compiled.tape_blocks import backward as _backward  # (also registers the array operations)
+from ._compiled.backward import backward as _backward
 from ._compiled.compat import numba, overload, types
 from ._engine.target import compile_signature, first_line, target_of
 from ._compiled.typeof import typeof_args

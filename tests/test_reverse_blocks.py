@@ -1,4 +1,4 @@
-"""Elementwise block nodes of reverse mode (dualdiff._compiled.tape_blocks).
+"""Elementwise block nodes of reverse mode (dualdiff._compiled.tape_elementwise).
 
 Every array operation on VarArrays records one block; each test compares the
 reverse gradient with forward mode (exact to rounding).  The functions are
@@ -12,8 +12,9 @@ import pytest
 
 import dualdiff as dd
 import dualdiff.reverse as rv
-from dualdiff._compiled.tape_blocks import _id_layout, _k_tanh  # the vectorised tanh kernel
-from dualdiff._compiled.tape import wrap_var_array
+from dualdiff._compiled.tape_blocks import _id_layout
+from dualdiff._compiled.tape_elementwise import _k_tanh  # the vectorised tanh kernel
+from dualdiff._compiled.var_array import wrap_var_array
 from dualdiff._compiled.compat import numba
 
 RNG = np.random.default_rng(7)

@@ -51,7 +51,7 @@ from ._compiled.tape import (
 from ._compiled.var_array import VarArrayType, wrap_var_array
 from ._compiled.compat import numba, types
 from ._compiled.typeof import typeof_args
-from ._engine.target import compile_signature, first_line
+from ._engine.target import NotCompiled, first_line
 
 __all__ = ["value_gradient_and_hessian", "fast_hessian", "unsupported_reason", "LANES",
            "NOT_FINITE"]
@@ -434,7 +434,6 @@ class _HessianState:
     why the tape Hessian does not apply (then the caller uses hyper-duals)."""
 
     def __init__(self):
-        self.drivers = {}
         self.capacity = {}
         self.unsupported = {}
         # (n, argument types) -> (driver, capacity, lanes) once a call has
@@ -444,7 +443,7 @@ class _HessianState:
 
 
 def _state(target):
-    state = getattr(target, "tape_hessian_state", None)
+    state = target.tape_hessian_state
     if state is None:
         state = target.tape_hessian_state = _HessianState()
     return state
@@ -460,32 +459,35 @@ def unsupported_reason(target, args):
 
 
 def _driver_for(target, args, state):
+    """``(driver, argument types)``, or ``(None, why the tape Hessian does not
+    apply)``."""
     try:
         argtypes = typeof_args(args)
-    except Exception as exc:
+    except Exception as exc:  # no Numba type (what typeof raises varies)
         return None, f"an argument has no Numba type: {first_line(exc)}"
-    driver = state.drivers.get(argtypes)
-    if driver is not None:
-        return driver, argtypes
-    if target.fallback_reason is not None or reverse._state(target).fallback_reason is not None:
-        return None, "it does not compile for reverse-mode numbers"
     reason = state.unsupported.get(argtypes)
     if reason is not None:
         return None, reason
-    signature = (VarArrayType(1, "C", per_operation=True),) + argtypes
+    reverse_state = target.reverse_state
+    if target.fallback_reason is not None or \
+            (reverse_state is not None and reverse_state.fallback_reason is not None):
+        return None, "it does not compile for reverse-mode numbers"
+
+    def build(dispatcher, returned):
+        driver = _build_driver(dispatcher, returned)
+        if driver is None:
+            raise NotCompiled(_REASONS[_NOT_ONE_OUTPUT])
+        return driver
+
     try:
-        dispatcher, returned = compile_signature(target, signature, len(args),
-                                                 vectorize=False)
-    except Exception as exc:
-        state.unsupported[argtypes] = f"it does not compile for reverse-mode numbers: " \
-                                      f"{first_line(exc)}"
-        return None, state.unsupported[argtypes]
-    driver = _build_driver(dispatcher, returned)
-    if driver is None:
-        state.unsupported[argtypes] = _REASONS[_NOT_ONE_OUTPUT]
-        return None, state.unsupported[argtypes]
-    state.drivers[argtypes] = driver
-    return driver, argtypes
+        return target.driver(("tape hessian",), VarArrayType(1, "C", per_operation=True),
+                             args, build, vectorize=False), argtypes
+    except NotCompiled as exc:
+        reason = str(exc)
+        if reason != _REASONS[_NOT_ONE_OUTPUT]:
+            reason = f"it does not compile for reverse-mode numbers: {reason}"
+        state.unsupported[argtypes] = reason
+        return None, reason
 
 
 _IDENTITY = np.empty((0, 0))
@@ -538,7 +540,7 @@ def fast_hessian(target, n, argtypes=()):
     vector of ``n`` elements, C-contiguous and aligned, and ``args`` of those
     types: the driver's compiled entry point is called directly, without
     Numba's type dispatch (0.2-0.3 us a call)."""
-    state = getattr(target, "tape_hessian_state", None)
+    state = target.tape_hessian_state
     key = (n, argtypes)
     entry = state.fast.get(key) if state is not None else None
     if entry is None:

@@ -50,8 +50,7 @@ from ._compiled.var_array import VarArrayType, wrap_var_array
 # function is only checked against its own file
 from ._compiled.backward import backward as _backward
 from ._compiled.compat import numba, overload, types
-from ._engine.target import compile_signature, first_line, target_of
-from ._compiled.typeof import typeof_args
+from ._engine.target import NotCompiled, target_of
 
 __all__ = ["set_tape_limit", "get_tape_limit", "tape_size", "NODE_BYTES",
            "AUTO_REVERSE_MIN_INPUTS"]
@@ -302,13 +301,12 @@ class _State:
     def __init__(self):
         self.fallback_reason = None
         self.per_operation_failure = None
-        self.drivers = {}
         self.capacity = {}
         self.lock = threading.Lock()
 
 
 def _state(target):
-    state = getattr(target, "reverse_state", None)
+    state = target.reverse_state
     if state is None:
         state = target.reverse_state = _State()
     return state
@@ -323,37 +321,27 @@ def compiled_driver(target, layout, args, gradient=False, per_operation=False):
     state = _state(target)
     if state.fallback_reason is not None or target.fallback_reason is not None:
         return None
+
+    def build(dispatcher, returned):
+        problem = describe_output(returned)
+        if problem is not None:
+            raise TypeError("f must return a real number, an array, or a tuple/list of "
+                            f"numbers; it returned {problem}")
+        if gradient and not isinstance(returned, (VarType,) + _REALS):
+            return compiled_driver(target, layout, args, False, per_operation)
+        return _build_driver(dispatcher, layout, gradient, per_operation)
+
     if per_operation and state.per_operation_failure is not None:
         return None
     try:
-        argtypes = typeof_args(args)
-    except Exception as exc:  # no Numba type: forward mode decides what to do
-        state.fallback_reason = f"an argument has no Numba type: {first_line(exc)}"
-        return None
-    key = (layout, argtypes, gradient, per_operation)
-    driver = state.drivers.get(key)
-    if driver is not None:
-        return driver
-    signature = (input_type(layout, per_operation),) + argtypes
-    try:
-        dispatcher, returned = compile_signature(target, signature, len(args),
-                                                 vectorize=False)
-    except Exception as exc:  # f does not compile for Var: use forward mode
+        return target.driver(("reverse", layout, gradient, per_operation),
+                             input_type(layout, per_operation), args, build, vectorize=False)
+    except NotCompiled as exc:  # f does not compile for Var: use forward mode
         if per_operation:  # only the exact rerun is lost: forward mode takes those calls
-            state.per_operation_failure = first_line(exc)
+            state.per_operation_failure = str(exc)
         else:
-            state.fallback_reason = first_line(exc)
+            state.fallback_reason = str(exc)
         return None
-    problem = describe_output(returned)
-    if problem is not None:
-        raise TypeError("f must return a real number, an array, or a tuple/list of "
-                        f"numbers; it returned {problem}")
-    if gradient and not isinstance(returned, (VarType,) + _REALS):
-        driver = compiled_driver(target, layout, args, False, per_operation)
-    else:
-        driver = _build_driver(dispatcher, layout, gradient, per_operation)
-    state.drivers[key] = driver
-    return driver
 
 
 # ===========================================================================
@@ -447,7 +435,7 @@ def fast_gradient(target, n, argtypes):
     than the tape size remembered, or the exact rerun, returns None: the
     caller then takes the full path (:func:`_run`)."""
     state = _state(target)
-    driver = state.drivers.get((None, argtypes, True, False))
+    driver = target.drivers.get(("reverse", None, True, False, argtypes))
     key = (None, n)
     if driver is None or key not in state.capacity:
         return None

@@ -235,9 +235,9 @@ def _full_hessian(f, x, args, chunk, mode="forward"):
 def _tape_hessian_missed(f, target, args):
     """Warn once per function that mode="reverse" was asked for a Hessian the
     tape cannot give; hyper-dual numbers answer instead."""
-    if getattr(target, "warned_tape_hessian", False):
+    if "tape hessian" in target.warned:
         return
-    target.warned_tape_hessian = True
+    target.warned.add("tape hessian")
     reason = _tape_hessian.unsupported_reason(target, args) or "Numba could not compile it"
     name = getattr(f, "__name__", "f")
     warnings.warn(f"dualdiff: no reverse-mode Hessian for {name!r} ({reason}); using "

@@ -1,12 +1,14 @@
 """Per-function state: the one place that compiles a user's function.
 
 A :class:`Target` holds, for one user function, its Numba dispatcher, the
-compiled drivers by kind and argument types, the Python fallback and why it
+compiled drivers by key and argument types, the Python fallback and why it
 was taken, the values Numba froze into it (:mod:`.frozen`), and one slot per
 mode for that mode's own state (``reverse_state``, ``tape_hessian_state``).
-:func:`compiled_for` is the compile-or-fall-back-and-cache step the forward
-and hyper-dual drivers share.  :class:`FastPaths` remembers compiled entry
-points for the operators' per-call fast paths.
+:meth:`Target.driver` is the one compile-and-cache step of every driver
+(forward, hyper-dual, tape, tape Hessian); :func:`compiled_for` is the forward
+modes' policy around it (a failure means the Python path, with a warning).
+:class:`FastPaths` remembers compiled entry points for the operators'
+per-call fast paths.
 """
 
 import itertools
@@ -27,8 +29,9 @@ from .frozen import Frozen
 from .scratch import with_scratch_arrays
 from .inputs import FLOAT64, holds_duals
 
-__all__ = ["Target", "target_of", "compiled_for", "compile_signature", "first_line", "FallbackWarning", "FastPaths",
-           "is_plain_vector", "argument_types", "argument_types_key", "TAGS"]
+__all__ = ["Target", "NotCompiled", "target_of", "compiled_for", "compile_signature", "first_line",
+           "FallbackWarning", "FastPaths", "is_plain_vector", "argument_types",
+           "argument_types_key", "TAGS"]
 
 
 TAGS = itertools.count(1)
@@ -47,7 +50,12 @@ class Target:
         self.builtin_callers = {}
         self.python = None
         self.fallback_reason = None
-        self.drivers = {}
+        self.drivers = {}       # key + (argument types,) -> driver (see driver())
+        self.not_compiled = {}  # the same keys -> why f did not compile for them
+        # each mode's own state, made by that mode (reverse.py, _tape_hessian.py)
+        self.reverse_state = None
+        self.tape_hessian_state = None
+        self.warned = set()     # names of the warnings given once per function
         # a partial, bound method or callable object: compiled as a plain
         # function per number of extra arguments (forms.py)
         self.form = None if isinstance(f, types.FunctionType) or self.is_dispatcher \
@@ -148,6 +156,49 @@ class Target:
             "using the exact but much slower Python path instead",
             FallbackWarning, stacklevel=4)
 
+    def driver(self, key, in_type, args, build, vectorize=True):
+        """The driver ``build(dispatcher, return type)`` of f compiled for an
+        input of Numba type ``in_type`` and the extra arguments ``args``: the
+        one compile-and-cache step of every mode.
+
+        A driver is built once per ``key`` (the mode's name for it: kind and
+        lane counts) and argument types, and kept in :attr:`drivers` under
+        ``key + (argument types,)``.  Raises :class:`NotCompiled` when an
+        argument has no Numba type, when f does not compile for ``in_type``
+        (with LLVM's SLP vectorizer when ``vectorize``), or when ``build``
+        refuses f's output by raising it; the reason is remembered, so the same
+        call does not compile again.  Whether a failure means the Python path,
+        another mode or an error is the caller's policy.
+        """
+        try:
+            argtypes = typeof_args(args)
+        except Exception as exc:  # no Numba type (what typeof raises varies)
+            raise NotCompiled(f"an argument in args has no Numba type: {first_line(exc)}") \
+                from None
+        full = key + (argtypes,)
+        found = self.drivers.get(full)
+        if found is not None:
+            return found
+        reason = self.not_compiled.get(full)
+        if reason is not None:
+            raise NotCompiled(reason)
+        try:
+            try:
+                dispatcher, returned = compile_signature(self, (in_type,) + argtypes, len(args),
+                                                         vectorize)
+            except Exception as exc:  # any failure to compile
+                raise NotCompiled(explain_compile_failure(exc) or first_line(exc)) from None
+            driver = build(dispatcher, returned)
+        except NotCompiled as exc:
+            self.not_compiled[full] = str(exc)
+            raise
+        self.drivers[full] = driver
+        return driver
+
+
+class NotCompiled(Exception):
+    """f does not compile for a driver's numbers; the message says why."""
+
 
 _targets = weakref.WeakKeyDictionary()
 
@@ -212,35 +263,29 @@ def _compile(dispatcher, signature, vectorize):
 
 
 def compiled_for(target, key, in_type, proto, build, args):
-    """The compiled driver ``build(dispatcher)`` for inputs of ``in_type``, or
-    None when the Python path must be used (Numba could not compile f).
+    """The compiled driver ``build(dispatcher)`` of a forward mode (dual or
+    hyper-dual numbers like ``proto``) for inputs of ``in_type``, or None when
+    the Python path must be used: then Numba could not compile f, and
+    :meth:`Target.use_fallback` has warned once for every later call.
 
     ``key`` names the driver (kind and lane counts); the argument types are
     added to it.  Shared by the first- and second-order APIs.
     """
     if target.fallback_reason is not None:
         return None
+
+    def checked(dispatcher, returned):
+        problem = describe_output(returned, proto)
+        if problem is not None:
+            raise TypeError(f"f must return a real number, a dual number, an array, or a "
+                            f"tuple/list of numbers; it returned {problem}")
+        return build(dispatcher)
+
     try:
-        argtypes = typeof_args(args)
-    except (ValueError, TypeError, NumbaError) as exc:
-        target.use_fallback(f"an argument in args has no Numba type: {first_line(exc)}")
+        return target.driver(key, in_type, args, checked)
+    except NotCompiled as exc:
+        target.use_fallback(str(exc))
         return None
-    key = key + (argtypes,)
-    driver = target.drivers.get(key)
-    if driver is not None:
-        return driver
-    signature = (in_type,) + argtypes
-    try:
-        dispatcher, returned = compile_signature(target, signature, len(args))
-    except Exception as exc:  # any failure to compile: the Python path still works
-        target.use_fallback(explain_compile_failure(exc) or first_line(exc))
-        return None
-    problem = describe_output(returned, proto)
-    if problem is not None:
-        raise TypeError(f"f must return a real number, a dual number, an array, or a "
-                        f"tuple/list of numbers; it returned {problem}")
-    driver = target.drivers[key] = build(dispatcher)
-    return driver
 
 
 # numpy's NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED bits of ndarray.flags.num

@@ -359,25 +359,6 @@ def _classify(a, b):
     return None
 
 
-@_jitable
-def _pow_exponent_derivative(v, p):
-    # d/dv v**p = p v**(p-1); exactly 0 for p == 0 at v == 0 (not 0 * inf).
-    # Where p's value is 0 it is p / v, not 0: nested (a Hessian), p's own
-    # partials make d/dp (p v**(p-1)) = 1/v.  (Written as p / v: v ** -1 of a
-    # nested dual takes v ** -2 below, which is 1 / 0 for tiny v.)
-    if p == 0:
-        return 0.0 * v if v == 0 else p / v
-    return p * v ** (p - 1)
-
-
-@_jitable
-def _pow_base_derivative(z, v, p):
-    # d/dp v**p = v**p log v; its limit 0 at v == 0 < p
-    if v == 0 and p > 0:
-        return 0.0 * z
-    return z * rules.log(v)
-
-
 # op: {kind: (prelude lines, value expression, element(i) -> expression)}
 # Division is not multiplication by a reciprocal in floating point (x / 3
 # must give the exact quotient's partials), so every division case divides.
@@ -408,7 +389,8 @@ def _arithmetic_table(base):
     }
 
 
-_ARITH_NAMESPACE = {"_ped": _pow_exponent_derivative, "_pbd": _pow_base_derivative}
+# the power rule's partials, from the rule table
+_ARITH_NAMESPACE = {"_ped": rules.power_d_base, "_pbd": rules.power_d_exponent}
 
 
 # x ** 2 is the most common power in user code (squared losses, Rosenbrock):

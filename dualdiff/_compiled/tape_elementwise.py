@@ -19,7 +19,6 @@ import numpy as np
 from .. import rules
 from . import registrar
 from .backward import _ELEMENTWISE, _EW_HEAD, _EW_SLOT, _NO_IDS, _SCATTERED
-from .dual import _pow_base_derivative, _pow_exponent_derivative
 from .tape_blocks import (
     _blob, _blob_alloc, _id_layout, _involves_var_array, _jitable, _out_ndim, _reserve,
     _result_ids, _settled, _shape2, _tape_of, _val, _write_ids,
@@ -189,9 +188,9 @@ def _k_div(x, y):
 def _k_pow(x, y):
     # as the scalar Var ** (and x ** 2 as the literal square: one product)
     if y == 2.0:
-        return x * x, x + x, _pow_base_derivative(x * x, x, y)
+        return x * x, x + x, rules.power_d_exponent(x * x, x, y)
     z = x ** y
-    return z, _pow_exponent_derivative(x, y), _pow_base_derivative(z, x, y)
+    return z, rules.power_d_base(x, y), rules.power_d_exponent(z, x, y)
 
 
 def _k_maximum(x, y):

@@ -16,7 +16,6 @@ import numpy as np
 
 from .. import rules
 from . import registrar
-from .dual import _pow_base_derivative, _pow_exponent_derivative
 from .tape import (
     SECOND_UNDERFLOW, VarType, _IEEE, _REALS, _const, _flag_no_second, _jitable, _kind,
     _may_underflow, _put_second, _record1, _record2, _second2, _set_flag, _wants_second, as_var,
@@ -65,26 +64,15 @@ def _div(a, b):
 # The second partials of powers differentiate the first partials' helpers
 # (their edge cases included), exactly as nesting dual numbers does.
 @_jitable
-def _pow_second_exponent(v, p):
-    # d/dv of p v**(p-1)
-    if p == 0:
-        return 0.0 * v
-    return p * _pow_exponent_derivative(v, p - 1)
-
-
-@_jitable
 def _pow_vv(a, b):
     z = a.value ** b.value
     if a.i1 < 0 and b.i1 < 0:
         return _const(z)
-    da = _pow_exponent_derivative(a.value, b.value)
-    db = _pow_base_derivative(z, a.value, b.value)
-    r = _record2(z, a, da, b, db)
+    r = _record2(z, a, rules.power_d_base(a.value, b.value), b,
+                 rules.power_d_exponent(z, a.value, b.value))
     if r.i1 >= 0 and _wants_second(r.tape):
-        w = a.value ** (b.value - 1.0)  # d/db of b w = w + b dw/db
-        _second2(r, a, b, _pow_second_exponent(a.value, b.value),
-                 w + b.value * _pow_base_derivative(w, a.value, b.value - 1.0),
-                 _pow_base_derivative(db, a.value, b.value))
+        vv, vp, pp = rules.power_second_partials(z, a.value, b.value)
+        _second2(r, a, b, vv, vp, pp)
     return r
 
 
@@ -93,9 +81,9 @@ def _pow_vc(a, p):
     z = a.value ** p
     if a.i1 < 0:
         return _const(z)
-    r = _record1(z, a, _pow_exponent_derivative(a.value, p))
+    r = _record1(z, a, rules.power_d_base(a.value, p))
     if r.i1 >= 0 and _wants_second(r.tape):
-        _put_second(r.tape, r.i1, _pow_second_exponent(a.value, p), 0.0, 0.0)
+        _put_second(r.tape, r.i1, rules.power_d_base_base(a.value, p), 0.0, 0.0)
     return r
 
 
@@ -104,10 +92,10 @@ def _pow_cv(c, b):
     z = c ** b.value
     if b.i1 < 0:
         return _const(z)
-    d = _pow_base_derivative(z, c, b.value)
+    d = rules.power_d_exponent(z, c, b.value)
     r = _record1(z, b, d)
     if r.i1 >= 0 and _wants_second(r.tape):
-        _put_second(r.tape, r.i1, _pow_base_derivative(d, c, b.value), 0.0, 0.0)
+        _put_second(r.tape, r.i1, rules.power_d_exponent(d, c, b.value), 0.0, 0.0)
     return r
 
 

@@ -48,19 +48,6 @@ def primal(x):
     return float(x)
 
 
-def _py_value(rule, x):
-    """A rule's value on a Python float, with Numba's (IEEE) edge behaviour."""
-    if rule.numpy_name is not None:
-        with np.errstate(all="ignore"):
-            return float(getattr(np, rule.numpy_name)(x))
-    try:
-        return float(rule.value(x))
-    except (ValueError, ZeroDivisionError):
-        return math.inf if rule.name == "lgamma" else math.nan
-    except OverflowError:
-        return math.inf
-
-
 def _scale(partials, d, nan_safe):
     """``partials * d``; with ``nan_safe`` a zero partial stays zero."""
     with np.errstate(all="ignore"):
@@ -309,7 +296,7 @@ class Dual:
         v = self.value
         if _is_real(v):  # np.float64: IEEE results (1/0 = inf) as in compiled code
             v = np.float64(v)
-            y = np.float64(_py_value(rule, v))
+            y = np.float64(rules.float_value(rule, v))
         else:
             y = rule.generic(v)
         if rule.constant and self.partials.dtype != object:
@@ -491,18 +478,11 @@ def _pow(a, b):
     av = np.float64(av) if _is_real(av) else av
     bv = np.float64(bv) if _is_real(bv) else bv
     z = _pow_values(av, bv)
-    if ap is not None:
-        # d/da a**b = b * a**(b - 1); exactly 0 for b == 0 (even at a == 0)
-        da = 0.0 if primal(bv) == 0.0 else bv * _pow_values(av, bv - 1.0)
-        ap = _scale(ap, da, True)
-    if bp is not None:
-        # d/db a**b = a**b log a; the limit 0 at a == 0 < b
-        if primal(av) == 0.0 and primal(bv) > 0.0:
-            db = 0.0
-        else:
-            with np.errstate(all="ignore"):
-                db = z * (rules.log(av) if isinstance(av, Dual) else _py_value(rules.unary_rule("log"), av))
-        bp = _scale(bp, db, True)
+    with np.errstate(all="ignore"):  # the partials: rules.power_d_base and _exponent
+        if ap is not None:
+            ap = _scale(ap, rules.power_d_base(av, bv), True)
+        if bp is not None:
+            bp = _scale(bp, rules.power_d_exponent(z, av, bv), True)
     return Dual._make(z, _combine(ap, 1.0, bp, 1.0), tag)
 
 

@@ -47,7 +47,7 @@ import math
 import numpy as np
 
 from .. import rules
-from .dual import Dual, _is_real, _py_value
+from .dual import Dual, _is_real
 
 __all__ = ["HyperDual"]
 
@@ -291,23 +291,20 @@ class HyperDual(Dual):
     def __rpow__(self, other):
         if not _is_real(other):
             return NotImplemented
-        c = np.float64(other)
+        c, p = np.float64(other), np.float64(self._v)
         with np.errstate(all="ignore"):
-            z = float(np.power(c, np.float64(self._v)))
-            if c == 0.0 and self._v > 0.0:   # d/dy 0**y = 0 for y > 0
-                d1 = d2 = 0.0
-            else:
-                log_c = _py_value(rules.unary_rule("log"), c)
-                d1, d2 = z * log_c, z * log_c * log_c
-        return self._chain(z, d1, d2, singular=True)
+            z = np.power(c, p)
+            d1 = rules.power_d_exponent(z, c, p)
+            d2 = rules.power_second_partials(z, c, p)[2]
+        return self._chain(float(z), float(d1), float(d2), singular=True)
 
     def _pow_constant(self, p):
-        a = np.float64(self._v)
+        v, p = np.float64(self._v), np.float64(p)
         with np.errstate(all="ignore"):
-            z = float(np.power(a, p))
-            d1 = 0.0 if p == 0.0 else float(p * np.power(a, p - 1.0))
-            d2 = 0.0 if p in (0.0, 1.0) else float(p * (p - 1.0) * np.power(a, p - 2.0))
-        return self._chain(z, d1, d2, singular=True)
+            z = np.power(v, p)
+            d1 = rules.power_d_base(v, p)
+            d2 = rules.power_second_partials(z, v, p)[0]
+        return self._chain(float(z), float(d1), float(d2), singular=True)
 
     def __abs__(self):
         return rules.absolute(self)
@@ -325,7 +322,7 @@ class HyperDual(Dual):
 
     def _dd_apply_unary(self, rule):
         x = np.float64(self._v)
-        y = np.float64(_py_value(rule, x))
+        y = np.float64(rules.float_value(rule, x))
         with np.errstate(all="ignore"):
             d1 = float(rule.d1(x, y))
             if rule.d2 is not None:
@@ -412,20 +409,15 @@ def _binary(rule, a, b):
 
 
 def _pow_both(a, b):
-    """a ** b with both hyper-dual: partials of z = a^b, with the 0**b edge
-    (a == 0 < b: the b-partials are 0) as in :class:`Dual`."""
-    x, p = np.float64(a._v), np.float64(b._v)
+    """a ** b with both hyper-dual: the partials of z = a^b from the rule
+    table's power rule (:func:`dualdiff.rules.power_d_base` and friends)."""
+    v, p = np.float64(a._v), np.float64(b._v)
     with np.errstate(all="ignore"):
-        z = float(np.power(x, p))
-        fa = 0.0 if p == 0.0 else float(p * np.power(x, p - 1.0))
-        faa = 0.0 if p in (0.0, 1.0) else float(p * (p - 1.0) * np.power(x, p - 2.0))
-        if x == 0.0 and p > 0.0:   # the limits at 0 (Dual's convention)
-            fb = fbb = fab = 0.0
-        else:
-            log_x = _py_value(rules.unary_rule("log"), x)
-            fb, fbb = z * log_x, z * log_x * log_x
-            fab = float(np.power(x, p - 1.0)) * (1.0 + p * log_x)
-    return _bivariate(a, b, z, fa, fb, faa, fab, fbb)
+        z = np.power(v, p)
+        fa = rules.power_d_base(v, p)
+        fb = rules.power_d_exponent(z, v, p)
+        faa, fab, fbb = rules.power_second_partials(z, v, p)
+    return _bivariate(a, b, float(z), float(fa), float(fb), float(faa), float(fab), float(fbb))
 
 
 # ===========================================================================

@@ -37,7 +37,8 @@ from numba.extending import register_jitable
 from . import polygamma as _special
 
 __all__ = ["UnaryRule", "BinaryRule", "UNARY", "BINARY", "unary_rule", "binary_rule",
-           "spelling_names", "spelling"]
+           "spelling_names", "spelling", "float_value", "power_d_base", "power_d_exponent", "power_d_base_base",
+           "power_second_partials"]
 
 LN2 = math.log(2.0)
 LN10 = math.log(10.0)
@@ -103,9 +104,24 @@ class BinaryRule:
 _GENERIC = {}
 
 
+def float_value(rule, x):
+    """``rule``'s value at the float x with Numba's IEEE edges, as compiled
+    code gives it: ``log(0.0)`` is -inf and ``sqrt(-1.0)`` nan, where
+    ``math`` would raise."""
+    if rule.numpy_name is not None:
+        with np.errstate(all="ignore"):
+            return float(getattr(np, rule.numpy_name)(x))
+    try:
+        return float(rule.value(x))
+    except (ValueError, ZeroDivisionError):
+        return math.inf if rule.name == "lgamma" else math.nan
+    except OverflowError:
+        return math.inf
+
+
 def _python_dispatch_unary(rule, x):
     if isinstance(x, (float, int, np.floating, np.integer)):
-        return rule.value(float(x))
+        return float_value(rule, float(x))
     apply = getattr(x, "_dd_apply_unary", None)
     if apply is not None:
         return apply(rule)
@@ -532,10 +548,56 @@ def select_clip(x, lo, hi):
     return select_min(select_max(x, lo), hi)
 
 
+# ---------------------------------------------------------------------------
+# The power rule: z = v ** p, its partials once for every number type
+# ---------------------------------------------------------------------------
+# Hand-written because of its edges, which no "derivative times partials" rule
+# of the table can state: d/dv at p == 0 and d/dp at v == 0 < p are limits,
+# not 0 * inf.  Generic (floats, and duals of either side nested to any
+# depth), so the Numba dual, the tape's Var, the Python Dual and HyperDual all
+# take their first and second partials from here.  IEEE semantics (1/0 = inf).
+
+@register_jitable(error_model="numpy")
+def power_d_base(v, p):
+    """dz/dv = p v**(p - 1); exactly 0 for p == 0 at v == 0 (not 0 * inf).
+    Where p's value is 0 it is p / v, not 0: when p is itself a dual (a
+    Hessian), d/dp of p v**(p - 1) is 1/v.  (Written p / v because v ** -1 of
+    a nested dual takes v ** -2, which is 1 / 0 for tiny v.)"""
+    if p == 0:
+        return 0.0 * v if v == 0 else p / v
+    return p * v ** (p - 1)
+
+
+@register_jitable(error_model="numpy")
+def power_d_exponent(z, v, p):
+    """dz/dp = z log v (z = v ** p, passed in); its limit 0 at v == 0 < p."""
+    if v == 0 and p > 0:
+        return 0.0 * z
+    return z * log(v)
+
+
+@register_jitable(error_model="numpy")
+def power_d_base_base(v, p):
+    """d2z/dv2 = p (p - 1) v**(p - 2), exactly 0 for p == 0 and p == 1."""
+    return 0.0 * v if p == 0 else p * power_d_base(v, p - 1)
+
+
+@register_jitable(error_model="numpy")
+def power_second_partials(z, v, p):
+    """``(d2z/dv2, d2z/dv dp, d2z/dp2)`` of z = v ** p, for numbers (the
+    tape's and HyperDual's second partials; nested duals get the same by
+    differentiating :func:`power_d_base` and :func:`power_d_exponent`)."""
+    vv = power_d_base_base(v, p)
+    w = v ** (p - 1)  # d/dp (p w) = w + p dw/dp
+    vp = w + p * power_d_exponent(w, v, p - 1)
+    pp = power_d_exponent(power_d_exponent(z, v, p), v, p)
+    return vv, vp, pp
+
+
 # The other hand-written special cases live in the number types themselves
 # because they need more than "derivative times partials":
 #   + - * /            exact formulas; division is not multiplication by 1/b
-#   ** (pow)           integer / float / dual exponents and the 0**p edge cases
+#   ** (pow)           integer / float / dual exponents (partials: above)
 #   min, max, fmin, fmax, np.clip, np.maximum, np.minimum   select one operand
 #   comparisons        compare primal values
 #   float()            refuses (it would silently drop derivatives)

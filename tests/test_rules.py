@@ -235,3 +235,47 @@ def test_copysign_partials():
     assert y.value == -2.0 and list(y.partials) == [-1.0, 0.0]
     y = rules.copysign(dd.Dual(-2.0, 1.0, 0.0), -1.0)
     assert y.value == -2.0 and list(y.partials) == [1.0, 0.0]
+
+
+# ---------------------------------------------------------------------------
+# The power rule: one formula (rules.power_*) for every number type
+# ---------------------------------------------------------------------------
+
+def power_of_two(x):
+    return x[0] ** x[1]
+
+
+def _power_hessian_mpmath(v, p):
+    with mp.workdps(40):
+        V, P = mp.mpf(v), mp.mpf(p)
+        z = V ** P
+        return np.array([[float(P * (P - 1) * V ** (P - 2)), float(V ** (P - 1) * (1 + P * mp.log(V)))],
+                         [float(V ** (P - 1) * (1 + P * mp.log(V))), float(z * mp.log(V) ** 2)]])
+
+
+def _nested_python_hessian(v, p):
+    """The Hessian of v ** p from nested Python Duals (the fallback's numbers)."""
+    D = dd.Dual
+    a = D(D(v, 1.0, 0.0), D(1.0, 0.0, 0.0), D(0.0, 0.0, 0.0))
+    b = D(D(p, 0.0, 1.0), D(0.0, 0.0, 0.0), D(1.0, 0.0, 0.0))
+    z = a ** b
+    return np.array([[z.partials[j].partials[i] for j in range(2)] for i in range(2)])
+
+
+@pytest.mark.parametrize("v, p, exact", [
+    (2.0, 1.5, None), (0.7, -2.0, None), (3.0, 1.0, None), (2.0, 0.0, None), (1.3, 2.0, None),
+    (0.0, 2.0, [[2.0, 0.0], [0.0, 0.0]]), (0.0, 3.0, [[0.0, 0.0], [0.0, 0.0]])])
+def test_power_partials_agree_in_every_number_type(v, p, exact):
+    """Hyper-duals (compiled), the second-order tape, the Python path and
+    nested Python Duals all take v ** p's partials from the rule table's power
+    rule: they agree, with mpmath where v > 0 and with the exact limits at
+    v == 0 < p (p == 0 and p == 1 included, where the formulas branch)."""
+    x = np.array([v, p])
+    forward = dd.hessian(power_of_two, x, mode="forward")
+    tape = dd.hessian(power_of_two, x, mode="reverse")
+    with pytest.warns(dd.FallbackWarning):   # a dict argument: the Python path, on purpose
+        python = dd.hessian(lambda x, unused: x[0] ** x[1], x, args=({},))
+    nested = _nested_python_hessian(v, p)
+    reference = _power_hessian_mpmath(v, p) if exact is None else np.array(exact)
+    for got in (forward, tape, python, nested):
+        np.testing.assert_allclose(got, reference, rtol=2e-15, atol=0)

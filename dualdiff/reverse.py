@@ -56,14 +56,12 @@ __all__ = ["set_tape_limit", "get_tape_limit", "tape_size", "NODE_BYTES",
            "AUTO_REVERSE_MIN_INPUTS"]
 
 #: ``mode="auto"`` uses reverse mode for a gradient (and a vjp) when x has at
-#: least this many elements.  Measured with ``python -m benchmarks reverse
-#: --quick`` (Rosenbrock and a quadratic chain, thread CPU time, 2-core
-#: machine; session 6: per-call fast paths, tape kinds in the Var type),
-#: forward/reverse in us: Rosenbrock 1.67/2.02 (n = 32), 2.21/2.12 (48),
-#: 2.82/2.20 (64); chain 1.63/2.05 (32), 2.02/2.11 (48), 2.50/2.19 (64).
-#: Reverse costs a near-constant 2-2.5 us up to n ~ 150; forward pays n/8
-#: sweeps.  Auto was at worst 1.03x the better mode.  Structured parameters
-#: always use reverse mode.
+#: least this many elements.  Reverse costs a near-constant 2-3 us up to
+#: n ~ 150; forward pays one sweep per 8 inputs.  Rerun the measurement with
+#: ``python -m benchmarks crossover`` (section 2: Rosenbrock and a quadratic
+#: chain, both modes per call; the quick run of 2026-12-02: forward / reverse
+#: 2.5 / 3.1 us at n = 32 and 4.5 / 3.3 us at n = 64 for Rosenbrock).
+#: Structured parameters always use reverse mode.
 AUTO_REVERSE_MIN_INPUTS = 56
 #: First tape capacity (nodes) for a function never seen before, per input.
 _INITIAL_NODES_PER_INPUT = 16
@@ -321,6 +319,8 @@ def compiled_driver(target, layout, args, gradient=False, per_operation=False):
     state = _state(target)
     if state.fallback_reason is not None or target.fallback_reason is not None:
         return None
+    if per_operation and state.per_operation_failure is not None:
+        return None
 
     def build(dispatcher, returned):
         problem = describe_output(returned)
@@ -331,8 +331,6 @@ def compiled_driver(target, layout, args, gradient=False, per_operation=False):
             return compiled_driver(target, layout, args, False, per_operation)
         return _build_driver(dispatcher, layout, gradient, per_operation)
 
-    if per_operation and state.per_operation_failure is not None:
-        return None
     try:
         return target.driver(("reverse", layout, gradient, per_operation),
                              input_type(layout, per_operation), args, build, vectorize=False)

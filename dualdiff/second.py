@@ -60,28 +60,24 @@ __all__ = ["hessian", "value_gradient_and_hessian", "hvp", "vhv", "second_deriva
 #: ``mode="auto"`` takes the second-order tape (forward over reverse) for
 #: Hessians and HVPs of at least this many inputs, hyper-duals below.
 #: Hyper-duals take k (k + 1) / 2 sweeps for k blocks of at most
-#: :data:`MAX_AUTO_HESSIAN_CHUNK` inputs: 6 up to n = 12, 10 up to 16, 15 up
-#: to 20, 21 from 21 on.  Measured (session 5, 2 shared cores, SLP-vectorized
-#: drivers, dd.hessian per call through its fast path, medians of 7 batches
-#: in one run; forward / tape, us): Rosenbrock 2.0 / 2.5 (n = 10), 3.6 / 3.6
-#: (16), 4.9 / 4.2 (17), 5.5 / 4.2 (20), 7.5 / 4.4 (21); log-sum-exp of a 20 x
-#: n matrix (extra argument A) 8.0 / 17.9 (10), 16.9 / 31.4 (16), 26.3 / 33.3
-#: (17), 29.8 / 41.5 (20), 42.7 / 44.7 (21), 48.3 / 52.5 (24).  From 17 to 20
-#: either choice costs one of the two up to 1.4x; from 21 on the tape is
-#: never slower.  (Before the drivers were vectorized the crossing was at 13.)
+#: :data:`MAX_AUTO_HESSIAN_CHUNK` inputs (6 up to n = 12, 15 up to 20, 21 from
+#: 21 on); the tape one pass per 32 directions.  Rerun the measurement with
+#: ``python -m benchmarks crossover`` (section 1: both modes per call,
+#: Rosenbrock and a log-sum-exp with an extra argument).  Between n = 17 and 20
+#: either choice costs one of the two problems up to 1.4x (the quick run of
+#: 2026-12-02: forward / tape 8.7 / 6.3 us for Rosenbrock and 57 / 61 us for
+#: log-sum-exp at n = 20; 13.3 / 7.3 and 92 / 75 us at n = 24).
 AUTO_TAPE_MIN_INPUTS = 21
 
 #: Largest block (inputs per lane group) chosen automatically for Hessians.
 #: An element holds (N + 1)^2 floats, so the generated code, and the compile
 #: time, grow with N^2, while the work is ~n^2 / 2 function costs whatever N
 #: (k (k + 1) / 2 sweeps for k = n / N blocks, each ~N^2 times the function).
-#: Measured (Numba 0.68, 2 shared cores, process CPU seconds of the first
-#: dd.hessian call in a fresh process; issue 4, session 5, SLP-vectorized
-#: drivers): log-sum-exp (20 x 10) N = 3: 1.6-1.9 s, N = 4: 1.9-2.0 s,
-#: N = 5: 2.2-2.4 s; Rosenbrock 1.25, 1.35-1.4, 1.55-1.6 s.  Steady state of
-#: the compiled driver (n = 10, us): log-sum-exp 7.5, 6.8, 5.1; Rosenbrock
-#: 1.8, 1.3, 1.3.  N = 4 is the largest block whose first call stays near
-#: the 2 s budget.
+#: ``python -m benchmarks crossover`` (section 3) measures the first call in a
+#: fresh process and the per-call time at N = 3, 4, 5: N = 4 is the largest
+#: block whose first call stays within ~10% of N = 3's while per call it is
+#: as fast as N = 5 (the quick run of 2026-12-02, log-sum-exp 20 x 10: first
+#: call 2.9 / 3.3 / 4.2 s CPU, per call 30 / 21 / 23 us).
 MAX_AUTO_HESSIAN_CHUNK = 4
 
 

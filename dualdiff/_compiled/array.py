@@ -13,8 +13,9 @@ indexing, item assignment (of duals or plain numbers), iteration, ``.shape``,
 ``.size``, ``.ndim``, ``.copy()``, and ``np.empty_like``/``np.zeros_like``/
 ``np.ones_like``.  Array programming (elementwise operators and ufuncs,
 reductions, ``@``, reshaping, joining, masks) is registered by
-:mod:`dualdiff._compiled.array_ops`, :mod:`dualdiff._compiled.array_reduce` and
-:mod:`dualdiff._compiled.array_shape`, imported at the end of this module.
+:mod:`dualdiff._compiled.array_ops`, :mod:`~dualdiff._compiled.array_reduce`,
+:mod:`~dualdiff._compiled.array_product` and :mod:`~dualdiff._compiled.array_shape`
+(imported in order by the package's ``__init__``).
 """
 
 import operator

@@ -15,8 +15,9 @@ and scalar duals; an overload applies when at least one operand is an array
 and at least one is dual.  Element access goes through the directly lowered
 ``x[i]``/``x[i, j]`` of :mod:`dualdiff._compiled.array` (no reference counting).
 
-Reductions and matrix products are in :mod:`dualdiff._compiled.array_reduce`,
-reshaping, joining and masks in :mod:`dualdiff._compiled.array_shape`.
+Reductions are in :mod:`dualdiff._compiled.array_reduce`, matrix products in
+:mod:`~dualdiff._compiled.array_product`, reshaping, joining and masks in
+:mod:`~dualdiff._compiled.array_shape`.
 """
 
 import operator
@@ -559,7 +560,7 @@ def _where(cond, a, b):
 
 def _view_index(arr, idx):
     """True for an index that selects a sub-array (not one element) and is not
-    lowered by ``_nbarray`` itself."""
+    lowered by :mod:`.array` itself."""
     def part(t):
         return isinstance(t, (types.Integer, types.SliceType))
     if isinstance(idx, types.BaseTuple):
@@ -578,7 +579,7 @@ def _setitem_view(arr, idx, value):
     if arr.ndim == 1 and isinstance(idx, types.SliceType) and (
             operand_kind(value) in ("dual", "num")
             or (isinstance(value, DualArrayType) and value.dtype == arr.dtype)):
-        return None  # handled in _nbarray
+        return None  # handled in array.py
     if operand_kind(value) is None:
         return None
     view_type = arr.copy(ndim=arr.ndim - _int_count(idx), layout="A")

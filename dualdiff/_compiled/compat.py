@@ -48,7 +48,7 @@ __all__ = [
     "NUMBA_VERSION",
 ]
 
-# --- reverse mode (dualdiff._compiled.tape, _tape_blocks): LLVM IR for the tape intrinsics
+# --- reverse mode (tape.py, var_array.py, the block modules): LLVM IR for the tape intrinsics
 from llvmlite import ir  # noqa: E402  (llvmlite ships with Numba)
 
 __all__ += ["ir"]

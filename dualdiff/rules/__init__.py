@@ -98,7 +98,7 @@ class BinaryRule:
 # Generic functions: one per rule, callable on floats and on dual numbers.
 # ---------------------------------------------------------------------------
 # The Python bodies handle floats and Python-side duals; the Numba typing of
-# each generic function is registered by ``_nbdual`` (floats go to the plain
+# each generic function is registered by ``_compiled/dual.py`` (floats go to the plain
 # value function, Numba duals to the generated dual implementation).
 
 _GENERIC = {}

@@ -71,7 +71,7 @@ class ADUnavailableError(ImportError):
 _AD_MODULES = ("operators", "second")  # where AD operators live, in order
 
 
-def _ad(name):
+def ad_operator(name):
     """The AD operator ``name`` from ``dualdiff.operators`` (or, for second
     order, ``dualdiff.second``), imported lazily."""
     try:
@@ -101,7 +101,7 @@ def _ad(name):
     raise error
 
 
-def _shaped(value, shape, what):
+def shaped(value, shape, what):
     """``value`` as a float64 array of ``shape``; an (n,) result is accepted
     for a (1, n) Jacobian and vice versa."""
     arr = np.asarray(value, dtype=np.float64)
@@ -122,7 +122,7 @@ def _three_way(kind, fd_value, fd_err, user, ad_thunk, method, tol_opts,
     if user is None and ad is False:
         raise ValueError(f"nothing to check: ad=False needs your own {kind}")
     if user is None:
-        ad_value = _shaped(ad_thunk(), shape, f"AD {kind}")
+        ad_value = shaped(ad_thunk(), shape, f"AD {kind}")
         report = make_report(kind, ad_value, fd_value, fd_err, ("AD", "FD"),
                           method, **tol_opts)
         report.verdict = ("AD agrees with finite differences" if report.passed
@@ -130,13 +130,13 @@ def _three_way(kind, fd_value, fd_err, user, ad_thunk, method, tol_opts,
                           "is wrong here (FD suffers at kinks and with noise)")
         return report
 
-    user = _shaped(user, shape, f"the user {kind}")
+    user = shaped(user, shape, f"the user {kind}")
     report = make_report(kind, user, fd_value, fd_err, ("user", "FD"), method,
                       **tol_opts)
     ad_value = None
     if ad is not False:
         try:
-            ad_value = _shaped(ad_thunk(), shape, f"AD {kind}")
+            ad_value = shaped(ad_thunk(), shape, f"AD {kind}")
         except Exception as exc:  # AD is optional here; say why it was skipped
             if ad:
                 raise
@@ -224,7 +224,7 @@ def check_derivative(f, x, args=(), derivative=None, *, method="richardson",
         derivative, float(x), args, "derivative")
     return _three_way(
         "derivative", value, err, user,
-        lambda: _ad("derivative")(f, float(x), args=args), method,
+        lambda: ad_operator("derivative")(f, float(x), args=args), method,
         tolerance_options(safety, rtol, atol), ad)
 
 
@@ -286,7 +286,7 @@ def check_gradient(f, x, args=(), gradient=None, mode="auto", *,
     tol = tolerance_options(safety, rtol, atol)
     user = None if gradient is None else _call_user(gradient, x, args,
                                                     "gradient")
-    ad_grad = lambda: _ad("gradient")(f, x, args=args, mode=mode)  # noqa: E731
+    ad_grad = lambda: ad_operator("gradient")(f, x, args=args, mode=mode)  # noqa: E731
     if directions is not None:
         return _directional("gradient", f, x, args, user, ad_grad,
                             (x.size,), directions, seed, method, tol, ad)
@@ -334,7 +334,7 @@ def check_jacobian(f, x, args=(), jacobian=None, mode="auto", *,
     tol = tolerance_options(safety, rtol, atol)
     user = None if jacobian is None else _call_user(jacobian, x, args,
                                                     "jacobian")
-    ad_jac = lambda: _ad("jacobian")(f, x, args=args, mode=mode)  # noqa: E731
+    ad_jac = lambda: ad_operator("jacobian")(f, x, args=args, mode=mode)  # noqa: E731
     if directions is not None:
         m = np.size(f(x.copy(), *args))
         return _directional("jacobian", f, x, args, user, ad_jac,
@@ -386,7 +386,7 @@ def check_hessian(f, x, args=(), hessian=None, *, method="richardson",
                              full_output=True)
     return _three_way(
         "hessian", value, info.error_estimate, user,
-        lambda: _ad("hessian")(f, x, args=args), method,
+        lambda: ad_operator("hessian")(f, x, args=args), method,
         tolerance_options(safety, rtol, atol), ad)
 
 
@@ -411,7 +411,7 @@ def _directional(kind, f, x, args, user, ad_thunk, shape, k, seed, method,
         fd_vals, fd_errs = fd_vals[:, 0], fd_errs[:, 0]
 
     def project(deriv):
-        mat = _shaped(deriv, shape, kind).reshape(-1, x.size)
+        mat = shaped(deriv, shape, kind).reshape(-1, x.size)
         return (dirs @ mat.T).reshape(fd_vals.shape)
 
     report = _three_way(
@@ -481,13 +481,13 @@ def check_adjoint(f, x, args=(), *, jvp=None, vjp=None, directions=3,
     notes = []
 
     if vjp is None:
-        ad_vjp = _ad("vjp")
+        ad_vjp = ad_operator("vjp")
         vjp = lambda x_, u_, *a: ad_vjp(f, x_, u_, args=a)[1]  # noqa: E731
         notes.append("u^T J from dualdiff.operators.vjp")
     jv_err = np.zeros((len(vs), m))
     if jvp is None:
         try:
-            ad_jvp = _ad("jvp")
+            ad_jvp = ad_operator("jvp")
             jvp = lambda x_, v_, *a: ad_jvp(f, x_, v_, args=a)[1]  # noqa: E731
             notes.append("J v from dualdiff.operators.jvp")
         except ADUnavailableError:
@@ -500,8 +500,8 @@ def check_adjoint(f, x, args=(), *, jvp=None, vjp=None, directions=3,
             jv_err[j] = np.ravel(info.error_estimate)
         else:
             jv = _call_user(jvp, x, (v,) + args, "jvp")
-        jv = _shaped(jv, (m,), "jvp")
-        ju = _shaped(_call_user(vjp, x, (u.reshape(out_shape),) + args, "vjp"),
+        jv = shaped(jv, (m,), "jvp")
+        ju = shaped(_call_user(vjp, x, (u.reshape(out_shape),) + args, "vjp"),
                      (x.size,), "vjp")
         lhs.append(u @ jv)
         rhs.append(ju @ v)

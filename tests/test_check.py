@@ -347,7 +347,7 @@ def test_adjoint_identity_with_fd_jvp_when_no_ad(monkeypatch):
 # ---------------------------------------------------------------------------
 
 def fake_ad(monkeypatch, gradient):
-    monkeypatch.setattr(check, "_ad", lambda name: (
+    monkeypatch.setattr(check, "ad_operator", lambda name: (
         lambda f, x, args=(), mode="auto": gradient(x)))
 
 
@@ -395,7 +395,7 @@ def test_failing_ad_is_noted_or_raised(monkeypatch):
             raise RuntimeError("cannot compile\nsecond line")
         return fn
 
-    monkeypatch.setattr(check, "_ad", broken)
+    monkeypatch.setattr(check, "ad_operator", broken)
     report = check_gradient(rosen, X, gradient=rosen_grad)
     assert report.passed
     assert "AD not used: RuntimeError: cannot compile" in str(report)
@@ -455,7 +455,7 @@ class TestAgainstAD:
 
     def test_ad_hessian_or_a_clear_request_for_one(self):
         try:
-            check._ad("hessian")
+            check.ad_operator("hessian")
         except ADUnavailableError:
             with pytest.raises(ADUnavailableError, match="hessian="):
                 check_hessian(rosen_loop, X[:4])

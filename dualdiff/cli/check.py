@@ -123,7 +123,7 @@ def _first_line(exc):
 def _ad(name, f, x):
     """AD result or (None, reason)."""
     try:
-        return check._ad(name)(f, x), None
+        return check.ad_operator(name)(f, x), None
     except check.ADUnavailableError as exc:
         return None, getattr(exc, "reason", _first_line(exc))
     except Exception as exc:  # report, do not crash: FD is still shown
@@ -165,7 +165,7 @@ def _one_check(kind, f, x, method):
     report = None
     if ad is not None:
         try:
-            ad = check._shaped(ad, fdv.shape, f"AD {kind}")
+            ad = check.shaped(ad, fdv.shape, f"AD {kind}")
         except ValueError as exc:
             ad, reason = None, str(exc)
     if ad is not None:

@@ -19,6 +19,7 @@ SUITES = {
     "reverse": ("benchmarks.reverse", "reverse mode against forward mode and hand-written gradients / backprop"),
     "hessian": ("benchmarks.hessian", "dd.hessian against the plain function and a hand-written Hessian"),
     "crossover": ("benchmarks.crossover", "the measurements behind the auto-mode thresholds and the automatic Hessian block size"),
+    "latency": ("benchmarks.latency", "compile latency: the first result in fresh processes, cold and warm on-disk cache"),
     "peers": ("benchmarks.peers", "against JAX, PyTorch, autograd, numdifftools, SciPy (needs the bench extra; only when named)"),
 }
 

@@ -3,7 +3,9 @@
 :mod:`.array_ops`, reductions in :mod:`.array_reduce`, dot and matmul in
 :mod:`.array_product`, shapes in :mod:`.array_shape`), the tape's ``Var``
 (:mod:`.tape`: types and recording; :mod:`.var_ops`: its arithmetic and
-rules) and ``VarArray`` (:mod:`.var_array`), the block nodes
+rules) and ``VarArray`` (:mod:`.var_array`), the number protocol both
+scalars register (:mod:`.protocol`: comparisons, conversions, predicates,
+selections), the block nodes
 (:mod:`.tape_blocks`: blob, matmul, sums; :mod:`.tape_elementwise`) and the
 backward sweep (:mod:`.backward`).  Every Numba internal dualdiff leans on is
 imported in :mod:`.compat` alone.  Imports :mod:`dualdiff.rules` and

@@ -10,19 +10,19 @@ Layers, in order:
    (``s = 0.0; s += x[i] * y`` types without edits);
 2. the partials layer: tuple arithmetic generated per ``N`` (add, scale,
    axpby, NaN-safe scale);
-3. hand-written arithmetic (``+ - * / **``, comparisons, conversions,
-   ``min``/``max``);
+3. hand-written arithmetic (``+ - * / **``), then the number protocol of
+   :mod:`.protocol` (comparisons, conversions, predicates, ``min``/``max``);
 4. every rule of :mod:`dualdiff.rules`, registered for all its spellings
    (``math.sin``, ``np.sin`` and the generic ``dualdiff.rules.sin``).
 """
 
-import math
 import operator
 
 import numpy as np
 
 from .. import rules
 from . import registrar
+from .protocol import primal_value, register_number_protocol
 from .compat import (
     Conversion, NativeValue, box, cgutils, intrinsic, lower_cast,
     make_attribute_wrapper, models, overload, overload_attribute, register_jitable,
@@ -439,90 +439,16 @@ def _pos(a):
         return lambda a: a
 
 
-# --- primal value, comparisons, conversions ---------------------------------
-
-def primal_value(x):
-    """The innermost float value of ``x`` (compiled code only)."""
-    raise NotImplementedError
-
-
-@overload(primal_value)
-def _primal_value(x):
-    if isinstance(x, DualType):
-        return lambda x: primal_value(x.value)
-    if isinstance(x, _REALS):
-        return lambda x: x
-
-
-def _comparison(op):
-    @overload(op)
-    def typer(a, b):
-        if _classify(a, b) is not None:
-            return lambda a, b: op(primal_value(a), primal_value(b))
-
-
-for _op in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne):
-    _comparison(_op)
-
-
-@overload(float)
-def _float(x):
-    if isinstance(x, DualType):
-        def impl(x):
-            raise TypeError("float() of a dual number would silently drop its derivatives; "
-                            "use dualdiff.primal(x) (or x.value) if that is what you mean")
-        return impl
-
-
-@overload(int)
-def _int(x):
-    if isinstance(x, DualType):
-        return lambda x: int(primal_value(x))
-
-
-@overload(bool)
-def _bool(x):
-    if isinstance(x, DualType):
-        return lambda x: primal_value(x) != 0.0
-
-
-for _fn in (math.floor, math.ceil, math.trunc):
-    def _make(fn):
-        @overload(fn)
-        def typer(x):
-            if isinstance(x, DualType):
-                return lambda x: fn(primal_value(x))
-    _make(_fn)
-
-for _fn in (math.isnan, math.isinf, math.isfinite, np.isnan, np.isinf, np.isfinite):
-    def _make_pred(fn):
-        @overload(fn)
-        def typer(x):
-            if isinstance(x, DualType):
-                return lambda x: fn(primal_value(x))
-    _make_pred(_fn)
-
-
-# --- selections: ties go to the first argument --------------------------------
-
-def _selection(fns, impl):
-    def typer(a, b):
-        if _classify(a, b) is not None:
-            return lambda a, b: impl(a, b)
-    for fn in fns:
-        overload(fn)(typer)
-
-
-_selection((max, np.maximum), rules.select_max)
-_selection((min, np.minimum), rules.select_min)
-_selection((np.fmax,), rules.select_fmax)
-_selection((np.fmin,), rules.select_fmin)
-
-
-@overload(np.clip)
-def _clip(x, lo, hi):
-    if any(isinstance(t, DualType) for t in (x, lo, hi)):
-        return lambda x, lo, hi: rules.select_clip(x, lo, hi)
+# --- the number protocol: comparisons, conversions, predicates, selections ---
+# Shared with the tape's Var (see .protocol), but _classify also pairs a dual
+# with a dual nested inside it (a constant to it), and primal_value steps
+# through nested duals.  A selection picks a plain number as it is: the
+# ternary in rules.select_* unifies it with the dual (DualType.unify), which
+# casts it to a constant dual.
+register_number_protocol(
+    DualType, _classify,
+    "float() of a dual number would silently drop its derivatives; "
+    "use dualdiff.primal(x) (or x.value) if that is what you mean")
 
 
 # ===========================================================================

@@ -2,23 +2,24 @@
 
 The operations on a scalar :class:`~dualdiff._compiled.tape.VarType`, each
 recorded through the two-term forms of :mod:`dualdiff._compiled.tape`:
-hand-written arithmetic (``+ - * /``, powers, negation), comparisons,
-``float``/``int``/``bool`` and the ``math``/``np`` predicates, selections
-(``max``, ``min``, ``np.fmax``, ``np.clip`` ...), then every rule of
+hand-written arithmetic (``+ - * /``, powers, negation), the number protocol
+of :mod:`dualdiff._compiled.protocol` (comparisons, ``float``/``int``/``bool``,
+the ``math``/``np`` predicates, selections: ``max``, ``min``, ``np.fmax``,
+``np.clip`` ...), then every rule of
 :mod:`dualdiff.rules` under all its spellings.  Importing this module
 registers them with Numba.
 """
 
-import math
 import operator
 
 import numpy as np
 
 from .. import rules
 from . import registrar
+from .protocol import register_number_protocol
 from .tape import (
-    SECOND_UNDERFLOW, VarType, _IEEE, _REALS, _const, _flag_no_second, _jitable, _kind,
-    _may_underflow, _put_second, _record1, _record2, _second2, _set_flag, _wants_second, as_var,
+    SECOND_UNDERFLOW, VarType, _IEEE, _const, _flag_no_second, _jitable, _kind, _may_underflow,
+    _put_second, _record1, _record2, _second2, _set_flag, _wants_second, as_var,
 )
 from .compat import overload, types
 
@@ -150,78 +151,16 @@ def _pos(a):
         return lambda a: a
 
 
-def _value_of(x):
-    raise NotImplementedError
-
-
-@overload(_value_of, jit_options=_IEEE)
-def _value_of_impl(x):
-    if isinstance(x, VarType):
-        return lambda x: x.value
-    if isinstance(x, _REALS):
-        return lambda x: x
-
-
-def _comparison(op):
-    @overload(op)
-    def typer(a, b):
-        if _kind(a, b) is not None:
-            return lambda a, b: op(_value_of(a), _value_of(b))
-
-
-for _op in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne):
-    _comparison(_op)
-
-
-@overload(float)
-def _float(x):
-    if isinstance(x, VarType):
-        def impl(x):
-            raise TypeError("float() of a reverse-mode variable would silently drop its "
-                            "derivatives; use dualdiff.primal(x) if that is what you mean")
-        return impl
-
-
-@overload(int)
-def _int(x):
-    if isinstance(x, VarType):
-        return lambda x: int(x.value)
-
-
-@overload(bool)
-def _bool(x):
-    if isinstance(x, VarType):
-        return lambda x: x.value != 0.0
-
-
-for _fn in (math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite,
-            np.isnan, np.isinf, np.isfinite):
-    def _make(fn):
-        @overload(fn)
-        def typer(x):
-            if isinstance(x, VarType):
-                return lambda x: fn(x.value)
-    _make(_fn)
-
-
-def _selection(fns, impl):
-    def typer(a, b):
-        if _kind(a, b) is not None:
-            return lambda a, b: impl(as_var(a, b), as_var(b, a))
-    for fn in fns:
-        overload(fn)(typer)
-
-
-_selection((max, np.maximum), rules.select_max)
-_selection((min, np.minimum), rules.select_min)
-_selection((np.fmax,), rules.select_fmax)
-_selection((np.fmin,), rules.select_fmin)
-
-
-@overload(np.clip)
-def _clip(x, lo, hi):
-    if any(isinstance(t, VarType) for t in (x, lo, hi)):
-        return lambda x, lo, hi: rules.select_clip(as_var(x), lo, hi)
+# The number protocol, shared with the dual scalar (see .protocol), but for
+# one thing: a selection first makes both operands Vars of the Var's own tape
+# kind (as_var(x, like), as the arithmetic above does), so it compiles once
+# per Var type and returns that Var type, whatever mix of Var and number it
+# was given; a dual takes the number as it is.
+register_number_protocol(
+    VarType, _kind,
+    "float() of a reverse-mode variable would silently drop its "
+    "derivatives; use dualdiff.primal(x) if that is what you mean",
+    operand=as_var)
 
 
 # ===========================================================================

@@ -18,7 +18,7 @@ from .operators import (
     derivative, gradient, jacobian, jvp, value_and_gradient, value_and_jacobian, vjp,
 )
 
-from . import fd, jit
+from . import cache, fd, jit
 from ._differentiable import Differentiable, differentiable
 from .check import (
     assert_adjoint, assert_derivative, assert_gradient, assert_hessian, assert_jacobian,
@@ -33,6 +33,7 @@ __all__ = [
     "check_derivative", "check_gradient", "check_jacobian", "check_hessian", "check_adjoint",
     "assert_derivative", "assert_gradient", "assert_jacobian", "assert_hessian",
     "assert_adjoint", "differentiable", "Differentiable", "jit", "arrays", "reverse",
+    "cache",
 ]
 
 # Second order (forward over forward): hessian, hvp, vhv

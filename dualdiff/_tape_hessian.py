@@ -49,8 +49,9 @@ from ._compiled.tape import (
     node_of, per_operation_tape,
 )
 from ._compiled.var_array import VarArrayType, wrap_var_array
-from ._compiled.compat import numba, types
+from ._compiled.compat import c_caller, numba, types
 from ._compiled.typeof import typeof_args
+from ._engine.diskcache import cached_njit
 from ._engine.target import NotCompiled, first_line
 
 __all__ = ["value_gradient_and_hessian", "fast_hessian", "unsupported_reason", "LANES",
@@ -353,6 +354,7 @@ def _sweeps_c(links, second, count, n, out_id, lanes, seeds, seed_rows, seed_col
                            numba.carray(iwork, (4 * count,)))
 
 
+_call_sweeps = c_caller(_SWEEPS_SIGNATURE)
 _SWEEPS_CALLBACK = []
 
 
@@ -374,7 +376,7 @@ def _workspace(words):
 
 
 _DRIVER = f"""
-def driver(x, grad, out, seeds, capacity, lanes, args):
+def driver(x, grad, out, seeds, capacity, lanes, sweeps_address, args):
     n = x.shape[0]
     width = lanes if seeds.shape[0] == 0 else seeds.shape[1]
     # header, nodes, input ids, sweep ints | second partials, input values, sweep floats
@@ -401,9 +403,10 @@ def driver(x, grad, out, seeds, capacity, lanes, args):
     {{output}}
     flags = header[2]
     if flags == 0:
-        flags = sweeps(links.ctypes, second.ctypes, header[0], n, out_id, lanes,
-                       seeds.ctypes, seeds.shape[0], seeds.shape[1], grad.ctypes, grad.shape[0],
-                       out.ctypes, out.shape[1], work.ctypes, iwork.ctypes)
+        flags = call_sweeps(sweeps_address, (
+            links.ctypes, second.ctypes, header[0], n, out_id, lanes, seeds.ctypes,
+            seeds.shape[0], seeds.shape[1], grad.ctypes, grad.shape[0], out.ctypes,
+            out.shape[1], work.ctypes, iwork.ctypes))
     return value, flags, header[0]
 """
 
@@ -421,12 +424,14 @@ def _build_driver(dispatcher, return_type):
         output = _REAL_OUTPUT
     else:
         return None
+    # the sweeps' C callback comes as an address at run time: in the code it
+    # would make the driver uncacheable (it differs per process)
     namespace = {"np": np, "f": dispatcher, "wrap_var_array": wrap_var_array,
                  "per_operation_tape": per_operation_tape, "node_of": node_of,
-                 "workspace": _workspace, "sweeps": _sweeps_callback().ctypes}
+                 "workspace": _workspace, "call_sweeps": _call_sweeps}
     exec(compile(_DRIVER.format(output=output), "<dualdiff tape Hessian driver>", "exec"),
          namespace)
-    return numba.njit(namespace["driver"])
+    return cached_njit(namespace["driver"])
 
 
 class _HessianState:
@@ -512,7 +517,8 @@ def value_gradient_and_hessian(target, x, args, seeds=_IDENTITY):
     out = np.empty((n, n if seeds.shape[0] == 0 else seeds.shape[1]))
     while True:
         lanes = max(1, min(n, LANES, _LANE_WORDS_BUDGET // max(capacity, 1)))
-        value, flags, count = driver(x, grad, out, seeds, capacity, lanes, args)
+        value, flags, count = driver(x, grad, out, seeds, capacity, lanes,
+                                     _sweeps_callback().address, args)
         if flags & 1:  # the nodes overflowed: record again with room
             if capacity * 56 >= reverse.get_tape_limit():
                 return None  # hyper-duals need no tape
@@ -549,8 +555,9 @@ def fast_hessian(target, n, argtypes=()):
     if made is not None and made[0] == entry:
         return made[1]
     driver, capacity, lanes = entry
+    sweeps = _sweeps_callback().address
     signature = tuple(numba.typeof(a) for a in (np.empty(n), _NO_GRADIENT, np.empty((n, n)),
-                                                _IDENTITY, capacity, lanes))
+                                                _IDENTITY, capacity, lanes, sweeps))
     compiled = driver.overloads.get(signature + (types.BaseTuple.from_types(argtypes),))
     if compiled is None:
         return None
@@ -558,8 +565,8 @@ def fast_hessian(target, n, argtypes=()):
 
     def hessian(x, args):
         hess = np.empty((n, n))
-        return hess if call(x, _NO_GRADIENT, hess, _IDENTITY, capacity, lanes, args)[1] == 0 \
-            else None
+        return hess if call(x, _NO_GRADIENT, hess, _IDENTITY, capacity, lanes, sweeps,
+                            args)[1] == 0 else None
 
     state.fast_runs[key] = (entry, hessian)
     return hessian

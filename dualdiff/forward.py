@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from ._compiled.compat import numba
+from ._engine.diskcache import cached_njit
 from ._engine.drivers import build_driver, input_type
 from ._engine.inputs import holds_duals, is_nested, unflatten
 from ._engine.target import TAGS, compiled_for, first_line, target_of
@@ -214,7 +215,7 @@ def _compiled_unflatten(dispatcher, layout, n_args):
     namespace = {"f": dispatcher, "wrap_dual_array": wrap_dual_array}
     exec(compile("\n".join(lines) + "\n", "<dualdiff structured parameters>", "exec"),
          namespace)
-    return numba.njit(namespace["flat_f"])
+    return cached_njit(namespace["flat_f"])
 
 
 # ===========================================================================

@@ -31,9 +31,10 @@ from . import forward
 from ._engine.inputs import check_callable
 from ._engine.target import target_of
 from ._compiled.array import DualArrayType, wrap_dual_array
+from ._engine.diskcache import cached_njit
 from ._engine.drivers import check_input_kept
 from ._compiled.dual import DualType, convert_to, make_dual
-from ._compiled.compat import TypingError, numba, overload, types
+from ._compiled.compat import TypingError, overload, types
 
 __all__ = ["derivative", "gradient"]
 
@@ -135,7 +136,7 @@ def _build(template, f, kind, **fields):
                  "_slope": _slope, "check_input_kept": check_input_kept}
     exec(compile(template.format(name=name, **fields), f"<dualdiff.jit {name}>", "exec"),
          namespace)
-    return numba.njit(namespace[name])
+    return cached_njit(namespace[name])
 
 
 def derivative(f):

@@ -50,6 +50,7 @@ from ._compiled.var_array import VarArrayType, wrap_var_array
 # function is only checked against its own file
 from ._compiled.backward import backward as _backward
 from ._compiled.compat import numba, overload, types
+from ._engine.diskcache import cached_njit
 from ._engine.target import NotCompiled, target_of
 
 __all__ = ["set_tape_limit", "get_tape_limit", "tape_size", "NODE_BYTES",
@@ -281,7 +282,7 @@ def _build_driver(dispatcher, layout, gradient, per_operation):
                  "all_finite": _all_finite}
     source = _driver_source(layout, gradient, per_operation)
     exec(compile(source, "<dualdiff reverse driver>", "exec"), namespace)
-    return numba.njit(namespace["driver"])
+    return cached_njit(namespace["driver"])
 
 
 def input_type(layout, per_operation=False):

@@ -22,6 +22,7 @@ LAYERS = [
     ("dualdiff._compiled", 3),
     ("dualdiff.arrays", 3.5),    # user-facing helpers for compiled dual arrays
     ("dualdiff._engine", 4),
+    ("dualdiff.cache", 4.5),       # dd.cache: info and clear of the engine's disk cache
     ("dualdiff.forward", 5),
     ("dualdiff.reverse", 5),
     ("dualdiff._tape_hessian", 6),

@@ -123,3 +123,43 @@ def quiet_reflected_lists():
 
 
 __all__ += ["quiet_reflected_lists", "NumbaPendingDeprecationWarning"]
+
+# --- the on-disk compile cache (dualdiff._engine.diskcache): Numba's cache
+# interface and the (de)serialisation of a compile result, all internal
+from numba.core.caching import NullCache, _Cache as cache_base  # noqa: E402  (internal)
+from numba.core.compiler import CompileResult  # noqa: E402  (internal)
+from numba.core.serialize import dumps as pickle_dumps  # noqa: E402  (internal)
+from numba.core.sigutils import normalize_signature  # noqa: E402  (internal)
+
+__all__ += ["NullCache", "cache_base", "CompileResult", "pickle_dumps", "normalize_signature"]
+
+
+def c_caller(signature):
+    """An intrinsic ``call(address, arguments)`` that calls the C function at
+    ``address`` (an int64, e.g. a ``numba.cfunc``'s ``.address``) with the
+    tuple ``arguments``, cast to the C types of ``signature`` (an array's
+    ``.ctypes`` becomes its data pointer).  The address is a run-time value,
+    so code calling it can be cached on disk, and an int64 costs nothing to
+    pass (a ctypes function object costs 1.5 us a call to unbox)."""
+
+    @intrinsic
+    def call(typingctx, address, arguments):
+        if not isinstance(address, types.Integer) or not isinstance(arguments, types.BaseTuple) \
+                or len(arguments) != len(signature.args):
+            return None
+
+        def codegen(context, builder, sig, llargs):
+            values = cgutils.unpack_tuple(builder, llargs[1], len(arguments))
+            cast = [context.cast(builder, v, t, want)
+                    for v, t, want in zip(values, arguments.types, signature.args)]
+            fnty = ir.FunctionType(context.get_value_type(signature.return_type),
+                                   [context.get_value_type(a) for a in signature.args])
+            pointer = builder.inttoptr(llargs[0], fnty.as_pointer())
+            return builder.call(pointer, cast)
+
+        return signature.return_type(address, arguments), codegen
+
+    return call
+
+
+__all__ += ["c_caller"]

@@ -13,7 +13,8 @@ import numpy as np
 
 from .._compiled.array import DualArrayType, store_row, wrap_dual_array
 from .._compiled.dual import DualType, convert_to, make_dual
-from .._compiled.compat import numba, overload, register_jitable, types, vectorizing_njit
+from .._compiled.compat import numba, overload, register_jitable, types
+from .diskcache import cached_njit
 from .forms import with_defaults
 
 __all__ = ["describe_output", "build_driver"]
@@ -257,7 +258,7 @@ def build_driver(dispatcher, kind, n_lanes):
                  "out_shape": out_shape, "scalar_sweep_result": scalar_sweep_result,
                  "chunked_result": chunked_result}
     exec(compile(src, f"<dualdiff driver {kind} N={n_lanes}>", "exec"), namespace)
-    return vectorizing_njit(namespace["driver"])
+    return cached_njit(namespace["driver"], vectorize=True)
 
 
 @functools.lru_cache(maxsize=None)
@@ -523,7 +524,7 @@ def build_second_driver(dispatcher, kind, n_inner, n_outer):
                  "out_shape": out_shape}
     name = f"<dualdiff driver {kind} N1={n_inner} N2={n_outer}>"
     exec(compile(src, name, "exec"), namespace)
-    return vectorizing_njit(namespace["driver"])
+    return cached_njit(namespace["driver"], vectorize=True)
 
 
 @functools.lru_cache(maxsize=None)

@@ -18,10 +18,11 @@ import weakref
 
 import numpy as np
 
-from .._compiled.compat import NumbaError, numba, quiet_reflected_lists, vectorizing
+from .._compiled.compat import NumbaError, quiet_reflected_lists, vectorizing
 from .._compiled.registrar import register_pending
 from .._compiled.typeof import typeof_args
 from ..arrays import explain_compile_failure
+from .diskcache import cached_njit, enabled as cache_enabled
 from .drivers import describe_output
 from .fallback import jit_helpers, pythonize
 from .forms import as_form, positional_kwonly, with_defaults
@@ -82,25 +83,29 @@ class Target:
         return self.frozen is not None and self.frozen.changed()
 
     def get_dispatcher(self, n_args=0):
+        """f's dispatcher for calls with ``n_args`` extra arguments: made by
+        dualdiff (with the on-disk cache, :mod:`.diskcache`) from f, its
+        helpers jitted alike; a user's own Numba dispatcher is used as it is
+        only when the cache is off (its compiles could not be cached)."""
         if self.scratch is not None:
             return self.scratch
         if self.form is not None:
             if n_args not in self.form_dispatchers:
-                self.form_dispatchers[n_args] = numba.njit(self.form.function(
-                    n_args, lambda func: numba.njit(jit_helpers(func, numba.njit,
-                                                                rewrite=positional_kwonly))))
+                self.form_dispatchers[n_args] = cached_njit(self.form.function(
+                    n_args, lambda func: cached_njit(jit_helpers(func, cached_njit,
+                                                                 rewrite=positional_kwonly))))
             return self.form_dispatchers[n_args]
-        if self.is_dispatcher and not self.renewed:
+        if self.is_dispatcher and not self.renewed and not cache_enabled():
             return self.f
         if self.is_dispatcher:
             if self.dispatcher is None:
-                self.dispatcher = numba.njit(**self.f.targetoptions)(
-                    jit_helpers(self.f.py_func, numba.njit))
+                self.dispatcher = cached_njit(jit_helpers(self.f.py_func, cached_njit),
+                                              **self.f.targetoptions)
             return self.dispatcher
         if isinstance(self.f, types.FunctionType):
             if self.dispatcher is None:
-                self.dispatcher = numba.njit(jit_helpers(self.f, numba.njit,
-                                                         rewrite=positional_kwonly))
+                self.dispatcher = cached_njit(jit_helpers(self.f, cached_njit,
+                                                          rewrite=positional_kwonly))
             return self.dispatcher
         # a builtin or a ufunc (math.exp, np.sin): call it from a function of
         # the right arity, one per number of extra arguments
@@ -108,7 +113,7 @@ class Target:
             names = ", ".join(["x"] + [f"a{i}" for i in range(n_args)])
             namespace = {"fn": self.f}
             exec(f"def call({names}):\n    return fn({names})\n", namespace)
-            self.builtin_callers[n_args] = numba.njit(namespace["call"])
+            self.builtin_callers[n_args] = cached_njit(namespace["call"])
         return self.builtin_callers[n_args]
 
     def scratch_dispatcher(self):
@@ -133,10 +138,10 @@ class Target:
                 rewritten.append(g)
             return positional_kwonly(clone or g) or clone
 
-        clone = jit_helpers(fn, numba.njit, rewrite=rewrite)
+        clone = jit_helpers(fn, cached_njit, rewrite=rewrite)
         if rewritten:
             options = self.f.targetoptions if self.is_dispatcher else {}
-            self.scratch = numba.njit(**options)(clone)
+            self.scratch = cached_njit(clone, **options)
         return self.scratch
 
     def get_python(self):

@@ -439,6 +439,16 @@ def _pos(a):
         return lambda a: a
 
 
+@overload(rules.with_value, jit_options=_IEEE)
+def _with_value(x, value):
+    """rules.with_value: the innermost value replaced, the partials kept."""
+    if isinstance(x, DualType):
+        tag = x.tag
+        return lambda x, value: make_dual(rules.with_value(x.value, value), x.partials, tag)
+    if isinstance(x, (types.Float, types.Integer)):
+        return lambda x, value: float(value)
+
+
 # --- the number protocol: comparisons, conversions, predicates, selections ---
 # Shared with the tape's Var (see .protocol), but _classify also pairs a dual
 # with a dual nested inside it (a constant to it), and primal_value steps

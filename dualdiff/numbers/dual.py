@@ -292,6 +292,10 @@ class Dual:
         return rules.absolute(self)
 
     # -- rule application (called by the generic functions of the rule table) --
+    def _dd_with_value(self, value):
+        """This dual with its innermost value replaced (:func:`dualdiff.rules.with_value`)."""
+        return Dual._make(rules.with_value(self.value, value), self.partials, self.tag)
+
     def _dd_apply_unary(self, rule):
         v = self.value
         if _is_real(v):  # np.float64: IEEE results (1/0 = inf) as in compiled code

@@ -37,7 +37,8 @@ from numba.extending import register_jitable
 from . import polygamma as _special
 
 __all__ = ["UnaryRule", "BinaryRule", "UNARY", "BINARY", "unary_rule", "binary_rule",
-           "spelling_names", "spelling", "float_value", "power_d_base", "power_d_exponent", "power_d_base_base",
+           "spelling_names", "spelling", "float_value", "with_value", "power_d_base",
+           "power_d_exponent", "power_d_base_base",
            "power_second_partials"]
 
 LN2 = math.log(2.0)
@@ -568,11 +569,28 @@ def power_d_base(v, p):
     return p * v ** (p - 1)
 
 
+def with_value(x, value):
+    """``x`` with its primal value (the innermost, for nested duals) replaced
+    by the float ``value`` and every partial kept: how a rule states a limit
+    whose value and derivatives no formula gives together (see
+    :func:`power_d_exponent`).  A float gives ``value``.  (Numba duals: an
+    overload in :mod:`dualdiff._compiled.dual`.)"""
+    if isinstance(x, (float, int, np.floating, np.integer)):
+        return float(value)
+    return x._dd_with_value(value)
+
+
 @register_jitable(error_model="numpy")
 def power_d_exponent(z, v, p):
-    """dz/dp = z log v (z = v ** p, passed in); its limit 0 at v == 0 < p."""
+    """dz/dp = z log v (z = v ** p, passed in); its limit 0 at v == 0 < p.
+    There, d/dv of it is v**(p - 1) (p log v + 1): its limit is 0 for p > 1
+    and -inf for p <= 1 (a Hessian's cross term), while d/dp of it, z log**2
+    v, tends to 0.  For p <= 1 the partials are those of -log(v) (-inf times
+    v's partials, a zero one kept zero: log is singular) under the value 0."""
     if v == 0 and p > 0:
-        return 0.0 * z
+        if p > 1:
+            return 0.0 * z
+        return with_value(-log(v), 0.0)
     return z * log(v)
 
 

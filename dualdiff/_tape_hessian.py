@@ -48,7 +48,7 @@ from ._compiled.tape import (
     VarType,
     node_of, per_operation_tape,
 )
-from ._compiled.var_array import VarArrayType, wrap_var_array
+from ._compiled.var_array import wrap_var_array
 from ._compiled.compat import c_caller, numba, types
 from ._compiled.typeof import typeof_args
 from ._engine.diskcache import cached_njit
@@ -485,7 +485,7 @@ def _driver_for(target, args, state):
         return driver
 
     try:
-        return target.driver(("tape hessian",), VarArrayType(1, "C", per_operation=True),
+        return target.driver(("tape hessian",), reverse.input_type(None, per_operation=True),
                              args, build, vectorize=False), argtypes
     except NotCompiled as exc:
         reason = str(exc)

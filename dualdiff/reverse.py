@@ -36,6 +36,7 @@ Examples
 array([2., 4., 6.])
 """
 
+import functools
 import math
 import threading
 
@@ -285,9 +286,12 @@ def _build_driver(dispatcher, layout, gradient, per_operation):
     return cached_njit(namespace["driver"])
 
 
+@functools.lru_cache(maxsize=256)
 def input_type(layout, per_operation=False):
     """The Numba type f receives: a 1-D VarArray, or a tuple of them (and
-    Vars), on a tape of the given kind (see :class:`~dualdiff._compiled.tape.TapeType`)."""
+    Vars), on a tape of the given kind (see :class:`~dualdiff._compiled.tape.TapeType`).
+    Kept: every call looks its driver up by it (making the types of six arrays
+    cost 45 us a call)."""
     if layout is None:
         return VarArrayType(1, "C", per_operation)
     return types.Tuple([VarType(per_operation) if s == () else

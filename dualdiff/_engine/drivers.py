@@ -13,13 +13,16 @@ import numpy as np
 
 from .._compiled.array import DualArrayType, store_row, wrap_dual_array
 from .._compiled.dual import DualType, convert_to, make_dual
-from .._compiled.compat import numba, overload, register_jitable, types
+from .._compiled.compat import numba, overload, types
+from .._compiled.buffers import empty, empty_int, zeros
 from .diskcache import cached_njit
 from .forms import with_defaults
 
 __all__ = ["describe_output", "build_driver"]
 
 _REALS = (types.Integer, types.Float, types.Boolean)
+# the drivers allocate through these (cached once per machine: see buffers.py)
+_ALLOCATORS = {"zeros": zeros, "empty": empty, "empty_int": empty_int}
 
 
 # ---------------------------------------------------------------------------
@@ -76,7 +79,7 @@ def _to_flat(y, proto):
     K = proto.width
     if _is_scalar_like(y, proto):
         def impl(y, proto):
-            out = np.zeros((1, K))
+            out = zeros((1, K))
             _put(out, 0, y)
             return out
         return impl
@@ -88,22 +91,22 @@ def _to_flat(y, proto):
     if isinstance(y, types.Array):
         def impl(y, proto):
             flat = y.ravel()
-            out = np.zeros((flat.size, K))
+            out = zeros((flat.size, K))
             for i in range(flat.size):
                 out[i, 0] = flat[i]
             return out
         return impl
     if isinstance(y, types.BaseTuple):
         count = len(y)
-        lines = ["def impl(y, proto):", f"    out = np.zeros(({count}, {K}))"]
+        lines = ["def impl(y, proto):", f"    out = zeros(({count}, {K}))"]
         lines += [f"    _put(out, {i}, y[{i}])" for i in range(count)]
         lines.append("    return out")
-        namespace = {"np": np, "_put": _put}
+        namespace = {"zeros": zeros, "_put": _put}
         exec("\n".join(lines) + "\n", namespace)
         return namespace["impl"]
     if isinstance(y, types.List):
         def impl(y, proto):
-            out = np.zeros((len(y), K))
+            out = zeros((len(y), K))
             for i in range(len(y)):
                 _put(out, i, y[i])
             return out
@@ -113,12 +116,12 @@ def _to_flat(y, proto):
 @overload(out_shape)
 def _out_shape(y):
     if isinstance(y, (DualType,) + _REALS):
-        return lambda y: np.empty(0, np.int64)
+        return lambda y: empty_int(0)
     if isinstance(y, (DualArrayType, types.Array)):
         nd = y.ndim
 
         def impl(y):
-            shape = np.empty(nd, np.int64)
+            shape = empty_int(nd)
             for i in range(nd):
                 shape[i] = y.shape[i]
             return shape
@@ -161,11 +164,12 @@ def _chunked_result(value, jac, shape, y):
     return lambda value, jac, shape, y: (value, jac, shape)
 
 
-@register_jitable
+@numba.njit(cache=True)
 def check_input_kept(data, x):
     """Drivers that sweep several times reuse one input buffer: refuse a
     function that wrote into its input, whose later sweeps would start from
-    the modified x (a wrong derivative otherwise)."""
+    the modified x (a wrong derivative otherwise).  (Cached by Numba: it
+    depends on nothing of the user's.)"""
     for i in range(x.shape[0]):
         a = data[i, 0]
         b = x[i]
@@ -184,7 +188,7 @@ def check_input_kept(data, x):
 _CHUNKED = """
 def driver(x, args):
     n = x.shape[0]
-    data = np.zeros((n, {K}))
+    data = zeros((n, {K}))
     for i in range(n):
         data[i, 0] = x[i]
     proto = {proto}
@@ -195,8 +199,8 @@ def driver(x, args):
     flat = to_flat(y, proto)
     shape = out_shape(y)
     m = flat.shape[0]
-    value = np.empty(m)
-    jac = np.empty((m, n))
+    value = empty(m)
+    jac = empty((m, n))
     for r in range(m):
         value[r] = flat[r, 0]
     start = 0
@@ -225,7 +229,7 @@ def driver(x, args):
 _SEEDED = """
 def driver(x, seeds, args):
     n = x.shape[0]
-    data = np.empty((n, {K}))
+    data = empty((n, {K}))
     for i in range(n):
         data[i, 0] = x[i]
         for k in range({N}):
@@ -256,7 +260,7 @@ def build_driver(dispatcher, kind, n_lanes):
                  "wrap_dual_array": wrap_dual_array, "to_flat": to_flat,
                  "check_input_kept": check_input_kept,
                  "out_shape": out_shape, "scalar_sweep_result": scalar_sweep_result,
-                 "chunked_result": chunked_result}
+                 "chunked_result": chunked_result, **_ALLOCATORS}
     exec(compile(src, f"<dualdiff driver {kind} N={n_lanes}>", "exec"), namespace)
     return cached_njit(namespace["driver"], vectorize=True)
 
@@ -286,16 +290,16 @@ def input_type(kind, n_lanes):
 _HESSIAN = """
 def driver(x, args):
     n = x.shape[0]
-    data = np.zeros((n, {K}))
+    data = zeros((n, {K}))
     for i in range(n):
         data[i, 0] = x[i]
     proto = {proto}
     blocks = (n + {N1} - 1) // {N1}
     m = -1
-    value = np.empty(0)
-    grad = np.empty((0, n))
-    hess = np.empty((0, n, n))
-    shape = np.empty(0, np.int64)
+    value = empty(0)
+    grad = empty((0, n))
+    hess = empty((0, n, n))
+    shape = empty_int(0)
     for I in range(blocks):
         for J in range(I, blocks):
             for k in range({N1}):
@@ -309,9 +313,9 @@ def driver(x, args):
             if m < 0:
                 m = flat.shape[0]
                 shape = out_shape(y)
-                value = np.empty(m)
-                grad = np.empty((m, n))
-                hess = np.empty((m, n, n))
+                value = empty(m)
+                grad = empty((m, n))
+                hess = empty((m, n, n))
                 for r in range(m):
                     value[r] = flat[r, 0]
             elif flat.shape[0] != m:
@@ -344,16 +348,16 @@ def driver(x, args):
 _HVP = """
 def driver(x, v, args):
     n = x.shape[0]
-    data = np.zeros((n, {K}))
+    data = zeros((n, {K}))
     for i in range(n):
         data[i, 0] = x[i]
         data[i, {W}] = v[i]
     proto = {proto}
     m = -1
-    value = np.empty(0)
-    grad = np.empty((0, n))
-    hv = np.empty((0, n))
-    shape = np.empty(0, np.int64)
+    value = empty(0)
+    grad = empty((0, n))
+    hv = empty((0, n))
+    shape = empty_int(0)
     for start in range(0, n, {N1}):
         for k in range({N1}):
             if start + k < n:
@@ -364,9 +368,9 @@ def driver(x, v, args):
         if m < 0:
             m = flat.shape[0]
             shape = out_shape(y)
-            value = np.empty(m)
-            grad = np.empty((m, n))
-            hv = np.empty((m, n))
+            value = empty(m)
+            grad = empty((m, n))
+            hv = empty((m, n))
             for r in range(m):
                 value[r] = flat[r, 0]
         elif flat.shape[0] != m:
@@ -387,7 +391,7 @@ def driver(x, v, args):
 _SEEDED2 = """
 def driver(x, inner, outer, args):
     n = x.shape[0]
-    data = np.zeros((n, {K}))
+    data = zeros((n, {K}))
     for i in range(n):
         data[i, 0] = x[i]
         for k in range({N1}):
@@ -521,7 +525,7 @@ def build_second_driver(dispatcher, kind, n_inner, n_outer):
     namespace = {"np": np, "f": dispatcher, "make_dual": make_dual,
                  "wrap_dual_array": wrap_dual_array, "to_flat": to_flat,
                  "check_input_kept": check_input_kept,
-                 "out_shape": out_shape}
+                 "out_shape": out_shape, **_ALLOCATORS}
     name = f"<dualdiff driver {kind} N1={n_inner} N2={n_outer}>"
     exec(compile(src, name, "exec"), namespace)
     return cached_njit(namespace["driver"], vectorize=True)

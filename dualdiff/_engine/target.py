@@ -161,8 +161,8 @@ class Target:
             "using the exact but much slower Python path instead",
             FallbackWarning, stacklevel=4)
 
-    def driver(self, key, in_type, args, build, vectorize=True):
-        """The driver ``build(dispatcher, return type)`` of f compiled for an
+    def driver(self, key, in_type, args, build, *build_args, vectorize=True):
+        """The driver ``build(dispatcher, return type, *build_args)`` of f compiled for an
         input of Numba type ``in_type`` and the extra arguments ``args``: the
         one compile-and-cache step of every mode.
 
@@ -193,7 +193,7 @@ class Target:
                                                          vectorize)
             except Exception as exc:  # any failure to compile
                 raise NotCompiled(explain_compile_failure(exc) or first_line(exc)) from None
-            driver = build(dispatcher, returned)
+            driver = build(dispatcher, returned, *build_args)
         except NotCompiled as exc:
             self.not_compiled[full] = str(exc)
             raise
@@ -278,19 +278,19 @@ def compiled_for(target, key, in_type, proto, build, args):
     """
     if target.fallback_reason is not None:
         return None
-
-    def checked(dispatcher, returned):
-        problem = describe_output(returned, proto)
-        if problem is not None:
-            raise TypeError(f"f must return a real number, a dual number, an array, or a "
-                            f"tuple/list of numbers; it returned {problem}")
-        return build(dispatcher)
-
-    try:
-        return target.driver(key, in_type, args, checked)
+    try:  # (no closure made here: this runs on every call)
+        return target.driver(key, in_type, args, _checked_build, proto, build)
     except NotCompiled as exc:
         target.use_fallback(str(exc))
         return None
+
+
+def _checked_build(dispatcher, returned, proto, build):
+    problem = describe_output(returned, proto)
+    if problem is not None:
+        raise TypeError(f"f must return a real number, a dual number, an array, or a "
+                        f"tuple/list of numbers; it returned {problem}")
+    return build(dispatcher)
 
 
 # numpy's NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED bits of ndarray.flags.num

@@ -382,8 +382,12 @@ def _start_reference(path):
             "pickle.dump(test_threads.reference_results(), open(sys.argv[4], 'wb'))")
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(dd.__file__)))
     here = os.path.dirname(os.path.abspath(__file__))
+    # compiled code of its own: had it shared the threads' cache folder, the
+    # threads would load what it saved first instead of compiling
+    env = dict(os.environ, DUALDIFF_CACHE="0")
     return subprocess.Popen([sys.executable, "-c", code, here, package_parent, dd.__file__,
-                             str(path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             str(path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=env)
 
 
 def _schedule(cases, seed=22):
@@ -447,7 +451,11 @@ def _snapshot(value):
     return value
 
 
-def test_concurrent_first_calls_of_every_operator_match_single_thread_bit_for_bit(tmp_path):
+def test_concurrent_first_calls_of_every_operator_match_single_thread_bit_for_bit(tmp_path,
+                                                                                 monkeypatch):
+    # the threads must compile, not load what an earlier run left in the
+    # on-disk cache: an empty cache folder (they save into it concurrently)
+    monkeypatch.setenv("DUALDIFF_CACHE_DIR", str(tmp_path / "compile-cache"))
     assert not COMPILES, f"compiled before the threads started: {sorted(set(COMPILES))}"
     cases = _cases()
     labels = [label for label, _, _ in cases]

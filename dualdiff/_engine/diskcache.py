@@ -46,6 +46,7 @@ import numpy as np
 
 from .._compiled.compat import CompileResult, NullCache, cache_base, numba, pickle_dumps, \
     normalize_signature, types, vectorizing_njit
+from .fallback import _names_used
 
 __all__ = ["cached_njit", "attach", "fingerprint", "cache_directory", "enabled", "info",
            "clear", "COUNTS", "Uncacheable"]
@@ -122,14 +123,6 @@ def _stamp_directory():
 
 class Uncacheable(Exception):
     """A value a function reads cannot be fingerprinted (the message says which)."""
-
-
-def _names_used(code):
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, pytypes.CodeType):
-            names |= _names_used(const)
-    return names
 
 
 def _from_library(value):

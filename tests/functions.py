@@ -4,14 +4,40 @@ Module-level and compiled once per process: Numba compiles are slow, so each
 function object is reused across tests (dualdiff caches drivers per function).
 """
 
+import contextlib
 import math
+import re
+import warnings
 
 import numpy as np
 import pytest
 
+import dualdiff as dd
 from dualdiff.examples import (  # noqa: F401  (re-exported for the tests)
     broyden, broyden_jacobian, example, example_derivative, rosenbrock, rosenbrock_gradient,
 )
+
+# why a function takes the Python path in the tests of that path
+NO_NUMBA_TYPE = "an argument in args has no Numba type"   # a dict in args
+NESTED_DD = (r"of type Module\(<module 'dualdiff'|Cannot capture the non-constant"  # dd inside f
+             r"|Cannot determine Numba type of <class 'function'>")
+
+
+@contextlib.contextmanager
+def on_the_python_path(reason):
+    """For tests of the Python path itself: every FallbackWarning raised in
+    the block must give ``reason`` (a regex) for it, so that a function meant
+    to compile (a reference computed in the same block, say) cannot fall back
+    unnoticed.  A function warns once per process, so a missing warning is
+    not an error; other warnings pass through."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        if issubclass(w.category, dd.FallbackWarning):
+            assert re.search(reason, str(w.message)), f"an unexpected fallback: {w.message}"
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def branchy(x):

@@ -4,7 +4,8 @@ Each function takes its parameters in a dict, which has no Numba type, so
 dualdiff runs it on Python-side duals: the input arrives as a
 ``DualObjectArray`` and NumPy's ufuncs, reductions and ``@`` must carry the
 derivatives.  Results are compared with closed forms.  The FallbackWarning
-is the point here, so the fixture below silences it (one test asserts it).
+is the point here: the fixture below accepts it for that reason only (one
+test asserts it), so a fallback for any other reason fails.
 """
 
 import warnings
@@ -14,6 +15,7 @@ import pytest
 
 import dualdiff as dd
 from dualdiff.numbers.dual import DualObjectArray, as_dual_array
+from functions import NO_NUMBA_TYPE, on_the_python_path
 
 RNG = np.random.default_rng(7)
 W = RNG.normal(size=(3, 4))
@@ -24,9 +26,8 @@ PARAMS = {"W": W, "b": B, "A": A}
 
 
 @pytest.fixture(autouse=True)
-def _quiet_fallback():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dd.FallbackWarning)
+def _python_path():
+    with on_the_python_path(NO_NUMBA_TYPE):
         yield
 
 

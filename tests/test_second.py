@@ -7,14 +7,16 @@ n = 2 uses blocks of 2, n = 4..50 blocks of 4 (MAX_AUTO_HESSIAN_CHUNK).
 """
 
 import math
-import warnings
 
 import mpmath
 import numpy as np
 import pytest
 
 import dualdiff as dd
-from functions import broyden, example, rosenbrock, rosenbrock_gradient
+from functions import (
+    NESTED_DD, NO_NUMBA_TYPE, broyden, example, on_the_python_path, rosenbrock,
+    rosenbrock_gradient,
+)
 
 RNG = np.random.default_rng(20261122)
 
@@ -340,7 +342,8 @@ def test_order_3_is_not_available():
 # ---------------------------------------------------------------------------
 # Tests of the Python path itself: a dict argument has no Numba type, so
 # these functions cannot compile (the first test asserts the warning; the
-# others silence it).  Nested dd calls below run on the Python path too.
+# others accept it for that reason only: on_the_python_path).  Nested dd calls
+# below run on the Python path too.
 
 def test_fallback_hessian_hvp_vhv_match_the_compiled_path(mixed_reference):
     table = {"scale": 1.0}
@@ -353,8 +356,7 @@ def test_fallback_hessian_hvp_vhv_match_the_compiled_path(mixed_reference):
     assert_close(grad, dd.gradient(mixed, X_MIXED), rtol=1e-14)
     assert np.array_equal(H, H.T)
     v = RNG.normal(size=4)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dd.FallbackWarning)
+    with on_the_python_path(NO_NUMBA_TYPE):
         assert_close(dd.hvp(with_table, X_MIXED, v, args=(table,)), dd.hvp(mixed, X_MIXED, v))
         assert dd.vhv(with_table, X_MIXED, v, args=(table,)) == pytest.approx(
             dd.vhv(mixed, X_MIXED, v), rel=1e-12)
@@ -368,21 +370,21 @@ def logsumexp_with_table(x, A, table):
     return table["scale"] * logsumexp_affine(x, A)
 
 
-@pytest.mark.filterwarnings("ignore::dualdiff.FallbackWarning")
 def test_fallback_hessians_are_identical_to_the_compiled_ones():
     table = {"scale": 1.0}
     x = RNG.uniform(-2, 2, 10)
     # (forward over forward, compiled: the same operations in the same order)
-    np.testing.assert_array_equal(dd.hessian(rosenbrock_with_table, x, args=(table,)),
-                                  dd.hessian(rosenbrock, x, mode="forward"))
-    x = RNG.normal(size=8)
-    np.testing.assert_array_equal(dd.hessian(logsumexp_with_table, x, args=(A_8, table)),
-                                  dd.hessian(logsumexp_affine, x, args=(A_8,), mode="forward"))
+    with on_the_python_path(NO_NUMBA_TYPE):
+        np.testing.assert_array_equal(dd.hessian(rosenbrock_with_table, x, args=(table,)),
+                                      dd.hessian(rosenbrock, x, mode="forward"))
+        x = RNG.normal(size=8)
+        np.testing.assert_array_equal(dd.hessian(logsumexp_with_table, x, args=(A_8, table)),
+                                      dd.hessian(logsumexp_affine, x, args=(A_8,), mode="forward"))
 
 
-@pytest.mark.filterwarnings("ignore::dualdiff.FallbackWarning")
 def test_fallback_second_derivative():
-    got = dd.derivative(example_with_table, 0.7, order=2, args=({"scale": 1.0},))
+    with on_the_python_path(NO_NUMBA_TYPE):
+        got = dd.derivative(example_with_table, 0.7, order=2, args=({"scale": 1.0},))
     assert got == pytest.approx(dd.derivative(example, 0.7, order=2), rel=1e-12)
 
 
@@ -394,12 +396,12 @@ def gradient_of_mixed(x):
     return dd.gradient(mixed, x)
 
 
-@pytest.mark.filterwarnings("ignore::dualdiff.FallbackWarning")
 def test_perturbation_confusion():
-    # d/dx [x * d/dy (x + y)] = d/dx [x * 1] = 1, not 2
-    assert dd.derivative(lambda x: x * dd.derivative(lambda y: x + y, 1.0), 1.0) == 1.0
-    # d/dx [x * d/dy (x y)] = d/dx x^2 = 2 x
-    assert dd.derivative(lambda x: x * dd.derivative(lambda y: x * y, 2.0), 1.5) == 3.0
+    with on_the_python_path(NESTED_DD):
+        # d/dx [x * d/dy (x + y)] = d/dx [x * 1] = 1, not 2
+        assert dd.derivative(lambda x: x * dd.derivative(lambda y: x + y, 1.0), 1.0) == 1.0
+        # d/dx [x * d/dy (x y)] = d/dx x^2 = 2 x
+        assert dd.derivative(lambda x: x * dd.derivative(lambda y: x * y, 2.0), 1.5) == 3.0
 
 
 def squared_gradient_norm(x):
@@ -408,18 +410,18 @@ def squared_gradient_norm(x):
     return g[0] ** 2 + g[1] ** 2
 
 
-@pytest.mark.filterwarnings("ignore::dualdiff.FallbackWarning")
 def test_gradient_of_a_function_that_calls_gradient():
     a, b = 0.5, 1.2
     s = a ** 2 + math.cos(b)  # grad g = (2 a b, a^2 + cos b)
     expected = [8 * a * b ** 2 + 4 * a * s, 8 * a ** 2 * b - 2 * s * math.sin(b)]
-    assert_close(dd.gradient(squared_gradient_norm, np.array([a, b])), np.array(expected),
-                 rtol=1e-14)
+    with on_the_python_path(NESTED_DD):
+        got = dd.gradient(squared_gradient_norm, np.array([a, b]))
+    assert_close(got, np.array(expected), rtol=1e-14)
 
 
-@pytest.mark.filterwarnings("ignore::dualdiff.FallbackWarning")
 def test_jacobian_of_gradient_agrees_with_hessian():
-    J = dd.jacobian(gradient_of_mixed, X_MIXED)
+    with on_the_python_path(NESTED_DD):
+        J = dd.jacobian(gradient_of_mixed, X_MIXED)
     assert_close(J, dd.hessian(mixed, X_MIXED))
 
 

@@ -477,22 +477,22 @@ def _driver_for(target, args, state):
     if target.fallback_reason is not None or \
             (reverse_state is not None and reverse_state.fallback_reason is not None):
         return None, "it does not compile for reverse-mode numbers"
-
-    def build(dispatcher, returned):
-        driver = _build_driver(dispatcher, returned)
-        if driver is None:
-            raise NotCompiled(_REASONS[_NOT_ONE_OUTPUT])
-        return driver
-
     try:
         return target.driver(("tape hessian",), reverse.input_type(None, per_operation=True),
-                             args, build, vectorize=False), argtypes
+                             args, _one_number_driver, vectorize=False), argtypes
     except NotCompiled as exc:
         reason = str(exc)
         if reason != _REASONS[_NOT_ONE_OUTPUT]:
             reason = f"it does not compile for reverse-mode numbers: {reason}"
         state.unsupported[argtypes] = reason
         return None, reason
+
+
+def _one_number_driver(dispatcher, returned):
+    driver = _build_driver(dispatcher, returned)
+    if driver is None:
+        raise NotCompiled(_REASONS[_NOT_ONE_OUTPUT])
+    return driver
 
 
 _IDENTITY = np.empty((0, 0))

@@ -327,24 +327,26 @@ def compiled_driver(target, layout, args, gradient=False, per_operation=False):
     if per_operation and state.per_operation_failure is not None:
         return None
 
-    def build(dispatcher, returned):
-        problem = describe_output(returned)
-        if problem is not None:
-            raise TypeError("f must return a real number, an array, or a tuple/list of "
-                            f"numbers; it returned {problem}")
-        if gradient and not isinstance(returned, (VarType,) + _REALS):
-            return compiled_driver(target, layout, args, False, per_operation)
-        return _build_driver(dispatcher, layout, gradient, per_operation)
-
-    try:
+    try:  # (no closure made here: this runs on every call)
         return target.driver(("reverse", layout, gradient, per_operation),
-                             input_type(layout, per_operation), args, build, vectorize=False)
+                             input_type(layout, per_operation), args, _checked_build,
+                             target, layout, args, gradient, per_operation, vectorize=False)
     except NotCompiled as exc:  # f does not compile for Var: use forward mode
         if per_operation:  # only the exact rerun is lost: forward mode takes those calls
             state.per_operation_failure = str(exc)
         else:
             state.fallback_reason = str(exc)
         return None
+
+
+def _checked_build(dispatcher, returned, target, layout, args, gradient, per_operation):
+    problem = describe_output(returned)
+    if problem is not None:
+        raise TypeError("f must return a real number, an array, or a tuple/list of "
+                        f"numbers; it returned {problem}")
+    if gradient and not isinstance(returned, (VarType,) + _REALS):
+        return compiled_driver(target, layout, args, False, per_operation)
+    return _build_driver(dispatcher, layout, gradient, per_operation)
 
 
 # ===========================================================================

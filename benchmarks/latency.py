@@ -2,8 +2,7 @@
 
 Every case runs in its own fresh Python process, from a script written to a
 temporary folder and run as ``python script.py`` (the functions live in a
-real source file, as a user's do: functions defined under ``python -c`` have
-no source and cannot be cached).  Each case runs in three states:
+real source file, as a user's do).  Each case runs in three states:
 
 * ``cold`` -- an empty on-disk cache: a new temporary folder passed as
   ``DUALDIFF_CACHE_DIR``;
@@ -11,10 +10,9 @@ no source and cannot be cached).  Each case runs in three states:
 * ``off``  -- ``DUALDIFF_CACHE=0`` (and a separate empty folder, so nothing
   is read or written anywhere else).
 
-Until the on-disk cache (issue 16, :mod:`dualdiff.cache`) is wired into the
-compile engine, the three states measure the same thing.  "Cold" means the
-*user's* cache is empty; dualdiff's own ``cache=True`` kernels (tape sweeps,
-block kernels) load from the package's ``__pycache__`` as installed.  When
+"Cold" means dualdiff's on-disk cache (:mod:`dualdiff.cache`) is empty;
+dualdiff's own ``cache=True`` kernels (tape sweeps, block kernels,
+allocators) load from the package's ``__pycache__`` as installed.  When
 they were compiled in the process instead (stale after an edit of
 dualdiff's sources), the table says so.
 
@@ -49,6 +47,7 @@ issue 16 are printed as a check column (met / MISSED); nothing fails.  The
 time, and the targets are CPU seconds (the demo's: wall seconds).
 """
 
+import inspect
 import json
 import os
 import resource
@@ -58,6 +57,8 @@ import sys
 import tempfile
 import textwrap
 import time
+
+from dualdiff import examples
 
 from ._report import environment, fmt_us, format_table, log as _log
 
@@ -99,16 +100,9 @@ def valley(x):
     return s
 """
 
-_BROYDEN = """
-def broyden(x):
-    out = np.empty_like(x)
-    n = len(x)
-    for i in range(n):
-        left = x[i - 1] if i > 0 else 0.0
-        right = x[i + 1] if i < n - 1 else 0.0
-        out[i] = (3.0 - 2.0 * x[i]) * x[i] - left - 2.0 * right + 1.0
-    return out
-"""
+# the user's Broyden function, as written in dualdiff.examples (source, not an import:
+# the cache needs it defined in the snippet's own file)
+_BROYDEN = "\n" + inspect.getsource(examples.broyden)
 
 # tests/test_reverse.py: mlp_loss_vectorised and _mlp_problem (a larger batch)
 _MLP = """
@@ -208,6 +202,7 @@ import dualdiff as dd
 _W1, _C1 = time.perf_counter(), time.process_time()
 
 import hashlib
+import inspect
 import json
 import sys
 

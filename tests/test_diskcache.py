@@ -242,3 +242,52 @@ def test_the_fingerprint_follows_values_not_names():
         prints.append(fingerprint(namespace["f"]))
     assert prints[0] == prints[1]              # same values: same entry
     assert len(set(prints[1:])) == 3           # 1 and 1.0 compile differently; so does D
+
+
+TWIN = textwrap.dedent('''
+    import json, sys
+    import numpy as np
+    from dualdiff._engine.diskcache import cached_njit
+    # one generated function name, two bodies; every version is compiled
+    # first thing in its process, so Numba's per-process counter gives it
+    # the same number in each
+    BODIES = {
+        "floats_first": "def boxed(n):\\n    return np.arange(n) * 0.5, np.arange(n) + 7\\n",
+        "ints_first": "def boxed(n):\\n    return np.arange(n) + 7, np.arange(n) * 0.5\\n",
+    }
+    out, alive = {}, []
+    for version in sys.argv[1:]:
+        namespace = {"np": np, "__name__": "__main__"}
+        exec(BODIES[version], namespace)
+        alive.append(cached_njit(namespace["boxed"]))  # as a Target keeps its dispatchers
+        first, second = alive[-1](3)
+        out[version] = [first.tolist(), second.tolist()]
+    print(json.dumps(out))
+''')
+
+
+def test_code_compiled_in_different_processes_never_shares_an_environment(tmp_path):
+    """Numba names compiled code (and the environment holding the constants
+    its boxing reads, such as dtypes) by qualified name and a per-process
+    counter.  Two versions of one function, each compiled first thing in
+    its own process, used to get the same name; a process loading both gave
+    the second the first's environment: its int64 result boxed as float64
+    (a silent wrong answer), or 'descr is NULL'."""
+    folder, cache = tmp_path / "program", tmp_path / "cache"
+    folder.mkdir()
+    (folder / "twin.py").write_text(TWIN)
+    environment = dict(os.environ, DUALDIFF_CACHE_DIR=str(cache),
+                       PYTHONPATH=f"{folder}{os.pathsep}{ROOT}")
+    environment.pop("DUALDIFF_CACHE", None)
+
+    def twin(*versions):
+        done = subprocess.run([sys.executable, str(folder / "twin.py"), *versions], cwd=folder,
+                              env=environment, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    twin("floats_first")  # each version compiled and saved by a process of its own
+    twin("ints_first")
+    both = twin("floats_first", "ints_first")  # then both loaded into one process
+    assert both == {"floats_first": [[0.0, 0.5, 1.0], [7, 8, 9]],
+                    "ints_first": [[7, 8, 9], [0.0, 0.5, 1.0]]}

@@ -348,6 +348,15 @@ def attach(dispatcher):
         _count("uncacheable")
         return dispatcher
     dispatcher._cache = DiskCache(fn, digest)
+    # Numba names compiled code, and the environment holding the constants
+    # its boxing and raising read, by qualified name and a per-process
+    # counter; it shares one environment between code of one name.  Code
+    # compiled in different processes (or of a global since rebound) can
+    # meet in one process with equal names: the fingerprint in the name
+    # keeps code of different content apart.
+    suffix = f"[{digest[:16]}]"
+    if not fn.__qualname__.endswith(suffix):
+        fn.__qualname__ += suffix
     return dispatcher
 
 
